@@ -1,0 +1,1 @@
+"""Action kinds: one module per kind, each with plan / prepare / apply / rollback."""

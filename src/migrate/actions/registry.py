@@ -1,0 +1,38 @@
+"""Which module implements each action kind. Modules are imported on first use."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from migrate.errors import MigrateError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from migrate.actions.base import Action
+
+_IMPLEMENTATIONS: dict[str, str] = {
+    "manual": "migrate.actions.manual:ManualAction",
+    "files": "migrate.actions.files:FilesAction",
+    "manifests": "migrate.actions.unavailable:ManifestsAction",
+    "infra": "migrate.actions.unavailable:InfraAction",
+    "images": "migrate.actions.unavailable:ImagesAction",
+    "data": "migrate.actions.unavailable:DataAction",
+}
+_cache: dict[str, Action] = {}
+
+
+def get(kind: str) -> Action:
+    if kind not in _cache:
+        try:
+            target = _IMPLEMENTATIONS[kind]
+        except KeyError:
+            raise MigrateError(f"unknown action kind {kind!r}") from None
+        module, _, name = target.partition(":")
+        _cache[kind] = getattr(importlib.import_module(module), name)()
+    return _cache[kind]
+
+
+def params_model(kind: str) -> type[BaseModel] | None:
+    return get(kind).Params if kind in _IMPLEMENTATIONS else None

@@ -1,0 +1,369 @@
+"""The verbs of `migrate` as typed functions: what the CLI and tests call.
+
+Every function takes the project directory first and returns data; none
+prints. Errors are `MigrateError`s with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import NotAvailableError, RefusedError, UserError
+from migrate.reporting import Reporter
+
+if TYPE_CHECKING:
+    from migrate.engine.executor import RollbackResult, RunResult
+    from migrate.engine.plan import Plan
+    from migrate.inventory import Inventory
+
+Confirm = Callable[["Plan"], bool]
+
+
+# --- init -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config_path: Path
+    roadmap_path: Path
+    inventory: Inventory
+    written: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "config": str(self.config_path),
+            "roadmap": str(self.roadmap_path),
+            "plugins": [
+                {"name": p.name, "version": p.version, "entrypoint": p.entrypoint}
+                for p in self.inventory.plugins
+            ],
+            "datasets": [
+                {"name": d.name, "files": len(d.files), "formats": d.formats, "bytes": d.size}
+                for d in self.inventory.datasets
+            ],
+        }
+
+
+def _project_name(directory: Path) -> str:
+    name = re.sub(r"[^a-z0-9]+", "-", directory.resolve().name.lower()).strip("-")[:63]
+    return name.strip("-") or "app"
+
+
+def init(
+    project_dir: Path,
+    source: Path | None = None,
+    *,
+    name: str | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Scaffold `migrate.yaml` and `phases/roadmap.yaml` for the application at `source`."""
+    import shutil
+
+    import yaml
+
+    from migrate.config import CONFIG_FILE, Config
+    from migrate.inventory import scan
+    from migrate.roadmap import default_roadmap_path
+
+    project_dir.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        if (project_dir / "plugins").is_dir() or (project_dir / "data").is_dir():
+            source = project_dir
+        else:
+            raise UserError(
+                f"no legacy application in {project_dir}",
+                hint="name it: `migrate init --source PATH/TO/APP` (a directory with plugins/ "
+                "and data/)",
+            )
+    given_absolute = source.is_absolute()
+    source = source if given_absolute else project_dir / source
+    inventory = scan(source)
+
+    config_path = project_dir / CONFIG_FILE
+    roadmap_path = project_dir / "phases" / "roadmap.yaml"
+    for path in (config_path, roadmap_path):
+        if path.exists() and not force:
+            raise RefusedError(
+                f"{path} already exists",
+                hint="keep it, or pass --force to overwrite it",
+            )
+    project = name or _project_name(project_dir)
+    # stored as given: absolute stays absolute, relative is relative to the project
+    source_rel = (
+        str(source.resolve())
+        if given_absolute
+        else os.path.relpath(source.resolve(), project_dir.resolve())
+    )
+    data = {
+        "project": project,
+        "source": {"path": source_rel},
+        "roadmap": "phases/roadmap.yaml",
+        "target": {"namespace": project, "schema": "legacy"},
+    }
+    Config.model_validate(data)  # a bad --name fails here, before anything is written
+    header = (
+        "# migrate project config: see docs/config.md for every key.\n"
+        "# target.database_url is optional: without it (and without --database-url or\n"
+        "# MIGRATE_DATABASE_URL) an embedded PostgreSQL under .migrate/postgres is used.\n"
+    )
+    body = yaml.safe_dump(data, sort_keys=False)
+    config_path.write_text(header + body, encoding="utf-8")
+    roadmap_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_roadmap_path(), roadmap_path)
+    return InitResult(
+        config_path=config_path,
+        roadmap_path=roadmap_path,
+        inventory=inventory,
+        written=[config_path, roadmap_path],
+    )
+
+
+# --- plan -----------------------------------------------------------------------------
+
+
+def plan(
+    project_dir: Path,
+    phase: int | None = None,
+    *,
+    only: list[str] | None = None,
+    reporter: Reporter | None = None,
+) -> Plan:
+    """What `apply` would change, per phase and task. Changes nothing."""
+    from migrate.engine.plan import build_plan
+    from migrate.project import open_context
+
+    ctx = open_context(project_dir, reporter)
+    return build_plan(ctx, [phase] if phase else None, only)
+
+
+# --- apply ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    run: RunResult | None  # None: nothing to do, or not confirmed
+    confirmed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "plan": self.plan.to_dict(),
+            "confirmed": self.confirmed,
+            "tasks": self.run.to_dict()["tasks"] if self.run else [],
+        }
+
+
+def apply(
+    project_dir: Path,
+    phase: int,
+    *,
+    only: list[str] | None = None,
+    force: bool = False,
+    confirm: Confirm | None = None,
+    reporter: Reporter | None = None,
+) -> ApplyResult:
+    """Apply phase `phase` (or the `only` tasks of it), holding the project lock.
+
+    `confirm` sees the plan and returns whether to go on (None: go on).
+    Refuses while phase `phase - 1` is not done, unless `force`.
+    """
+    from migrate.engine.executor import apply_plan
+    from migrate.engine.plan import build_plan
+    from migrate.project import open_context
+    from migrate.state.lock import ProjectLock
+
+    ctx = open_context(project_dir, reporter, journal=True)
+    ctx.roadmap.phase(phase)  # an unknown phase fails before the lock
+    with ProjectLock(ctx.state_dir, f"apply --phase {phase}"):
+        if phase > 1 and not force:
+            _require_done(ctx.roadmap.phase(phase - 1), ctx)
+        the_plan = build_plan(ctx, [phase], only)
+        refuse_unavailable(the_plan)
+        if not the_plan.has_changes:
+            return ApplyResult(plan=the_plan, run=None, confirmed=True)
+        if confirm is not None and not confirm(the_plan):
+            return ApplyResult(plan=the_plan, run=None, confirmed=False)
+        run = apply_plan(ctx, the_plan)
+    return ApplyResult(plan=the_plan, run=run, confirmed=True)
+
+
+def refuse_unavailable(the_plan: Plan) -> None:
+    """Refuse, before anything is asked or changed, a plan with tasks this version cannot apply."""
+    names = [t.task.id for p in the_plan.phases for t in p.tasks if not t.available and t.pending]
+    if names:
+        available = [t.task.id for p in the_plan.phases for t in p.tasks if t.available]
+        hint = "apply the others with " + " ".join(f"--only {n}" for n in available) if available else "wait for a version of migrate that implements them"
+        raise NotAvailableError(
+            f"this version of migrate cannot apply task(s) {', '.join(names)} yet",
+            hint=hint,
+        )
+
+
+def _require_done(previous: Any, ctx: Any) -> None:
+    states = ctx.journal.task_states()
+    done = [t.id for t in previous.tasks if states.get(t.id) and states[t.id].done]
+    if len(done) < len(previous.tasks):
+        raise RefusedError(
+            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks "
+            "verified",
+            hint=f"run `migrate verify --phase {previous.id}`, or pass --force",
+        )
+
+
+# --- rollback -------------------------------------------------------------------------
+
+
+def rollback(
+    project_dir: Path,
+    phase: int | None = None,
+    *,
+    force: bool = False,
+    confirm: Callable[[int, list[str]], bool] | None = None,
+    reporter: Reporter | None = None,
+) -> RollbackResult | None:
+    """Undo the journaled changes of `phase` (default: the last applied phase).
+
+    Returns None when `confirm` declined. Refuses while a later phase is
+    applied, unless `force`.
+    """
+    from migrate.engine.executor import rollback_phase
+    from migrate.project import open_context
+    from migrate.state.lock import ProjectLock
+
+    ctx = open_context(project_dir, reporter, journal=True)
+    assert ctx.journal is not None
+    with ProjectLock(ctx.state_dir, "rollback"):
+        applied = ctx.journal.applied_phases()
+        if phase is None:
+            if not applied:
+                raise UserError("nothing to roll back: no phase has been applied")
+            phase = applied[-1]
+        later = [p for p in applied if p > phase]
+        if later and not force:
+            raise RefusedError(
+                f"phase {later[-1]} is applied after phase {phase}",
+                hint=f"roll back phase {later[-1]} first, or pass --force",
+            )
+        steps = ctx.journal.undoable_steps(phase)
+        if not steps:
+            raise UserError(f"nothing to roll back: phase {phase} has no applied changes")
+        descriptions = [f"{s.task}: {s.resource}" for s in reversed(steps)]
+        if confirm is not None and not confirm(phase, descriptions):
+            return None
+        return rollback_phase(ctx, phase)
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    id: str
+    title: str
+    action: str
+    done: bool
+    last_applied: str | None
+    last_verified: str | None
+
+
+@dataclass(frozen=True)
+class PhaseStatus:
+    id: int
+    name: str
+    tasks: list[TaskStatus]
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.tasks)
+
+
+@dataclass(frozen=True)
+class Status:
+    project: str
+    phases: list[PhaseStatus]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "project": self.project,
+            "phases": [
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "done": p.done,
+                    "tasks": [
+                        {
+                            "id": t.id,
+                            "title": t.title,
+                            "action": t.action,
+                            "done": t.done,
+                            "last_applied": t.last_applied,
+                            "last_verified": t.last_verified,
+                        }
+                        for t in p.tasks
+                    ],
+                }
+                for p in self.phases
+            ],
+        }
+
+
+def status(project_dir: Path) -> Status:
+    """Phases and tasks: done (verified) or not, and when each was last applied."""
+    from migrate.project import open_context
+
+    ctx = open_context(project_dir)
+    states = ctx.journal.task_states() if ctx.journal else {}
+    phases = []
+    for phase in ctx.roadmap.phases:
+        tasks = []
+        for task in phase.tasks:
+            state = states.get(task.id)
+            tasks.append(
+                TaskStatus(
+                    id=task.id,
+                    title=task.title,
+                    action=task.action,
+                    done=bool(state and state.done),
+                    last_applied=state.applied_at if state else None,
+                    last_verified=state.verified_at if state else None,
+                )
+            )
+        phases.append(PhaseStatus(id=phase.id, name=phase.name, tasks=tasks))
+    return Status(project=ctx.config.project, phases=phases)
+
+
+# --- verbs that later versions bring --------------------------------------------------
+
+NOT_YET: dict[str, str] = {
+    "verify": "run every check of the phase's tasks through testinfra and record which tasks "
+    "are done",
+    "render": "render the Kubernetes manifests of each phase from templates/k8s",
+    "ci": "validate the roadmap, write the JSON plan and JUnit report, and exit 0/1/2 for "
+    "pipelines",
+    "report": "write the architecture blueprint with every task ticked from verified status",
+    "data load": "load every dataset of the legacy application into PostgreSQL",
+    "data verify": "compare the source files with the database, record by record",
+    "data rollback": "remove exactly what `data load` created",
+    "images build": "build one container image per plugin with Docker",
+    "images list": "list the images built for the project",
+    "images rollback": "remove the image tags that builds created",
+    "infra preview": "show what Pulumi would change in the cluster",
+    "infra up": "provision the phase's resources through Pulumi",
+    "infra destroy": "destroy the phase's Pulumi stack",
+}
+
+
+def not_available(verb: str) -> NotAvailableError:
+    """The error of a verb this version does not implement yet."""
+    return NotAvailableError(
+        f"`migrate {verb}` is not available in this version of migrate yet",
+        hint=f"when it is, it will {NOT_YET[verb]}",
+    )

@@ -1,0 +1,193 @@
+"""The declarative check syntax of a task's `checks` list (DESIGN 3.6).
+
+Each check is a mapping with exactly one key naming its kind, plus optional
+`name` and `host` (a testinfra host spec). Running them is `migrate verify`'s
+job; this module only defines and validates the syntax.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HOST_BACKENDS = (
+    "local",
+    "docker",
+    "podman",
+    "ssh",
+    "paramiko",
+    "kubectl",
+    "openshift",
+    "winrm",
+    "ansible",
+    "salt",
+    "lxc",
+    "chroot",
+)
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileCheck(_Params):
+    path: str
+    exists: bool = True
+    contains: str | None = None
+    directory: bool | None = None
+
+
+class CommandCheck(_Params):
+    run: str
+    rc: int = 0
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+
+
+class SocketCheck(_Params):
+    address: str
+    listening: bool = True
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not value.startswith(("tcp://", "udp://", "unix://")):
+            raise ValueError("an address starts with tcp://, udp:// or unix://")
+        return value
+
+
+class ServiceCheck(_Params):
+    name: str
+    running: bool = True
+    enabled: bool | None = None
+
+
+class ProcessCheck(_Params):
+    comm: str
+    user: str | None = None
+
+
+class PackageCheck(_Params):
+    name: str
+    installed: bool = True
+    version: str | None = None
+
+
+class HttpCheck(_Params):
+    url: str
+    status: int = 200
+    contains: str | None = None
+    timeout: Annotated[float, Field(gt=0)] = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a url starts with http:// or https://")
+        return value
+
+
+class DockerContainerCheck(_Params):
+    name: str
+    running: bool = True
+
+
+class PostgresTableCheck(_Params):
+    table: str
+    min_rows: Annotated[int, Field(ge=0)] = 0
+
+
+class K8sResourceCheck(_Params):
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+CHECK_KINDS: dict[str, type[_Params] | type[str]] = {
+    "file": FileCheck,
+    "command": CommandCheck,
+    "socket": SocketCheck,
+    "service": ServiceCheck,
+    "process": ProcessCheck,
+    "package": PackageCheck,
+    "http": HttpCheck,
+    "docker_container": DockerContainerCheck,
+    "postgres_table": PostgresTableCheck,
+    "k8s_resource": K8sResourceCheck,
+    "testinfra": str,
+}
+
+
+class Check(BaseModel):
+    """One check: exactly one kind key, plus optional `name` and `host`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    host: str = "local://"
+    file: FileCheck | None = None
+    command: CommandCheck | None = None
+    socket: SocketCheck | None = None
+    service: ServiceCheck | None = None
+    process: ProcessCheck | None = None
+    package: PackageCheck | None = None
+    http: HttpCheck | None = None
+    docker_container: DockerContainerCheck | None = None
+    postgres_table: PostgresTableCheck | None = None
+    k8s_resource: K8sResourceCheck | None = None
+    testinfra: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(
+                "a check is a mapping with one kind key, e.g. {file: {path: /etc/app.conf}}"
+            )
+        unknown = [key for key in data if key not in CHECK_KINDS and key not in ("name", "host")]
+        if unknown:
+            raise ValueError(
+                f"unknown check kind {unknown[0]!r}; kinds: {', '.join(CHECK_KINDS)}"
+            )
+        kinds = [key for key in data if key in CHECK_KINDS]
+        if len(kinds) != 1:
+            found = f"found {', '.join(kinds)}" if kinds else "found none"
+            raise ValueError(
+                f"a check needs exactly one kind key ({found}); kinds: {', '.join(CHECK_KINDS)}"
+            )
+        return data
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        if not sep or scheme not in HOST_BACKENDS:
+            raise ValueError(
+                f"{value!r} is not a testinfra host spec: write BACKEND://[target] with BACKEND "
+                f"one of {', '.join(HOST_BACKENDS)}"
+            )
+        return value
+
+    @property
+    def kind(self) -> str:
+        for key in CHECK_KINDS:
+            if getattr(self, key) is not None:
+                return key
+        raise AssertionError("validated checks have a kind")
+
+    @property
+    def params(self) -> _Params | str:
+        value: _Params | str = getattr(self, self.kind)
+        return value
+
+    @property
+    def label(self) -> str:
+        """The name shown in reports: `name`, or a short description of the check."""
+        if self.name:
+            return self.name
+        params = self.params
+        if isinstance(params, str):
+            return f"testinfra {params}"
+        first = next(iter(params.model_dump().values()))
+        return f"{self.kind} {first}"

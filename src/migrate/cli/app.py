@@ -1,0 +1,147 @@
+"""The `migrate` command: the root Typer app, the global `-C` option, error handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from migrate import __version__
+
+DEBUG_LOG = Path(".migrate") / "debug.log"
+
+
+class MigrateGroup(TyperGroup):
+    """Turns `MigrateError`s into a message and exit code 1, everywhere below it."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the order they are declared in, not alphabetical
+
+    def invoke(self, ctx: Any) -> Any:
+        from migrate.errors import MigrateError
+
+        try:
+            return super().invoke(ctx)
+        except MigrateError as exc:
+            _report_error(exc)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith(("click", "typer")):
+                raise
+            _report_crash(ctx, exc)
+            raise typer.Exit(1) from None
+
+
+def _report_error(exc: Exception) -> None:
+    from rich.markup import escape
+
+    from migrate.cli import output
+    from migrate.errors import UserError
+    from migrate.secrets import mask_text
+
+    text = mask_text(str(exc))
+    if output.state["json"]:
+        document: dict[str, Any] = {"version": 1}
+        document.update(
+            exc.to_dict() if isinstance(exc, UserError) else {"error": mask_text(str(exc))}
+        )
+        output.print_json(document)
+    output.err().print(f"[bold red]error:[/] {escape(text)}")
+
+
+def _report_crash(ctx: Any, exc: Exception) -> None:
+    """An unexpected exception: a short traceback with no local variables, and a log."""
+    import traceback
+
+    from rich.markup import escape
+
+    from migrate.cli import output
+    from migrate.secrets import mask_text
+
+    lines = traceback.format_exception(exc)  # standard tracebacks never print locals
+    text = mask_text("".join(lines))
+    root = ctx.find_root().obj or {}
+    log = Path(root.get("project", ".")) / DEBUG_LOG
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(text, encoding="utf-8")
+        where = f"the full traceback is in {log}"
+    except OSError:
+        where = "the traceback could not be saved"
+    short = "".join(traceback.format_exception(exc, limit=-3))
+    output.err().print(escape(mask_text(short)), end="")
+    output.err().print(
+        f"[bold red]internal error:[/] {escape(mask_text(f'{type(exc).__name__}: {exc}'))}\n"
+        f"This is a bug in migrate; {where}. Please report it with that file."
+    )
+
+
+app = typer.Typer(
+    cls=MigrateGroup,
+    name="migrate",
+    help="Move a plugin-based, file-backed Python application onto Kubernetes, phase by phase.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"migrate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    project: Annotated[
+        Path,
+        typer.Option(
+            "-C",
+            "--project",
+            help="Run as if migrate was started in DIR (like git -C): the project directory, "
+            "where migrate.yaml is.",
+            metavar="DIR",
+        ),
+    ] = Path("."),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Move a plugin-based, file-backed Python application onto Kubernetes, phase by phase.
+
+    Typical flow: `migrate init --source APP`, `migrate plan`, `migrate apply --phase 1`,
+    `migrate verify --phase 1`, then the next phase. `migrate rollback` undoes a phase.
+    """
+    ctx.obj = {"project": project}
+
+
+def _register() -> None:
+    from migrate.cli import apply, data, images, infra, init, later, plan, status
+
+    app.command("init")(init.init)
+    app.command("plan")(plan.plan)
+    app.command("apply")(apply.apply)
+    app.command("rollback")(apply.rollback)
+    app.command("verify")(later.verify)
+    app.command("status")(status.status)
+    app.command("render")(later.render)
+    app.command("ci")(later.ci)
+    app.command("report")(later.report)
+    app.add_typer(data.app, name="data")
+    app.add_typer(images.app, name="images")
+    app.add_typer(infra.app, name="infra")
+
+
+_register()
+
+
+def main() -> None:
+    app()

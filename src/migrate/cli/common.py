@@ -1,0 +1,36 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from migrate.cli.output import Output
+
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="table for people, json for machines (stdout).")
+]
+PhaseOption = Annotated[
+    int | None, typer.Option("--phase", min=1, help="Only this phase (1..n).", metavar="N")
+]
+
+
+def project_dir(ctx: typer.Context) -> Path:
+    """The `-C` directory."""
+    root_obj = ctx.find_root().obj or {}
+    path: Path = root_obj.get("project", Path("."))
+    return path
+
+
+def resolve(ctx: typer.Context, path: Path) -> Path:
+    """A path from the command line, relative to the `-C` directory like `git -C`."""
+    return path if path.is_absolute() else project_dir(ctx) / path
+
+
+def json_mode(output: Output) -> bool:
+    from migrate.cli import output as out
+
+    out.state["json"] = output is Output.json
+    return out.state["json"]

@@ -1,0 +1,101 @@
+"""Printing: Rich on stdout for results, stderr for progress, warnings and errors;
+JSON only on stdout with `--output json`."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+
+class Output(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+# Set by a command that prints JSON, so errors are reported as JSON on stdout too.
+state: dict[str, bool] = {"json": False}
+
+
+@cache
+def out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@cache
+def err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    from rich.markup import escape
+
+    err().print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+class ConsoleReporter:
+    """A `Reporter` that draws Rich progress bars on stderr."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def _bar(self) -> Progress:
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._progress = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err(),
+                transient=True,
+            )
+            self._progress.start()
+        return self._progress
+
+    def start(self, key: str, description: str, total: float | None = None) -> None:
+        self._tasks[key] = self._bar().add_task(description, total=total)
+
+    def advance(self, key: str, amount: float = 1) -> None:
+        if key in self._tasks:
+            self._bar().advance(self._tasks[key], amount)
+
+    def done(self, key: str, message: str | None = None) -> None:
+        if key in self._tasks:
+            self._bar().remove_task(self._tasks.pop(key))
+        if message:
+            self.info(message)
+
+    def info(self, message: str) -> None:
+        from rich.markup import escape
+
+        err().print(escape(message))
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,80 @@
+"""`migrate plan`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from migrate.cli.common import OutputOption, PhaseOption, json_mode, project_dir
+from migrate.cli.output import Output
+
+if TYPE_CHECKING:
+    from migrate.engine.plan import Plan
+
+STYLES = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
+
+
+def plan(
+    ctx: typer.Context,
+    phase: PhaseOption = None,
+    output: OutputOption = Output.table,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0 when nothing is pending, 2 when changes are."
+        ),
+    ] = False,
+) -> None:
+    """Show what apply would change, per phase and task (changes nothing)."""
+    from migrate import api
+
+    as_json = json_mode(output)
+    result = api.plan(project_dir(ctx), phase)
+    if as_json:
+        from migrate.cli.output import print_json
+
+        print_json(result.to_dict())
+    else:
+        print_plan(result)
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(2)
+
+
+def print_plan(result: Plan) -> None:
+    from rich.markup import escape
+
+    from migrate.cli.output import out
+    from migrate.engine.change import SYMBOLS
+
+    console = out()
+    for phase_plan in result.phases:
+        phase = phase_plan.phase
+        state = "[green]done[/]" if phase_plan.done else "[dim]not done[/]"
+        console.print(
+            f"\n[bold]Phase {phase.id}: {escape(phase.name)}[/] "
+            f"[dim]({escape(phase.duration)})[/] {state}"
+        )
+        for task_plan in phase_plan.tasks:
+            task = task_plan.task
+            notes = [task.action]
+            if not task_plan.available:
+                notes.append("[yellow]not available yet[/]")
+            if task_plan.done:
+                notes.append("[green]done[/]")
+            console.print(f"  [bold]{task.id}[/] {escape(task.title)} [dim]({', '.join(notes)})[/]")
+            for change in task_plan.changes:
+                style = STYLES[change.op]
+                console.print(
+                    f"    [{style}]{SYMBOLS[change.op]} {escape(change.resource)}[/]: "
+                    f"{escape(change.summary)}"
+                )
+                if change.detail:
+                    for line in change.detail.splitlines():
+                        line_style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "dim")
+                        console.print(f"        [{line_style}]{escape(line)}[/]")
+    counts = result.summary()
+    console.print(
+        f"\n[bold]Plan:[/] {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete, {counts['noop']} unchanged."
+    )

@@ -1,0 +1,124 @@
+"""The project config, `migrate.yaml` (DESIGN 3.2)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from migrate.errors import ConfigError
+from migrate.secrets import Secret
+
+CONFIG_FILE = "migrate.yaml"
+STATE_DIR = ".migrate"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SQL_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Source(_Model):
+    """The legacy application to migrate."""
+
+    path: Annotated[
+        str, Field(description="Directory of the legacy application, relative to the project.")
+    ]
+
+
+class Target(_Model):
+    """Where the application goes."""
+
+    namespace: Annotated[str, Field(description="Kubernetes namespace of the application.")]
+    registry: Annotated[
+        str | None,
+        Field(description="Image registry, e.g. registry.example.com/team. Optional."),
+    ] = None
+    base_image: Annotated[
+        str, Field(description="Base image for plugin images.")
+    ] = "python:3.11-slim"
+    database_url: Annotated[
+        Secret | None,
+        Field(
+            description="PostgreSQL URL. Overridden by --database-url and MIGRATE_DATABASE_URL; "
+            "when none is set an embedded PostgreSQL under .migrate/postgres is used."
+        ),
+    ] = None
+    db_schema: Annotated[
+        str, Field(alias="schema", description="PostgreSQL schema that receives the datasets.")
+    ] = "legacy"
+    kube_context: Annotated[
+        str | None, Field(description="kubectl context of the target cluster. Optional.")
+    ] = None
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid Kubernetes namespace: use lower-case letters, digits "
+                "and '-', at most 63 characters, starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema(cls, value: str) -> str:
+        if not _SQL_IDENT.match(value):
+            raise ValueError(
+                f"{value!r} is not a plain PostgreSQL schema name: use lower-case letters, "
+                "digits and '_', starting with a letter or '_', at most 63 characters"
+            )
+        return value
+
+
+class Pulumi(_Model):
+    """Pulumi Automation API settings."""
+
+    backend_url: Annotated[
+        str | None,
+        Field(description="Pulumi state backend; default a file backend under .migrate/pulumi."),
+    ] = None
+    stack_prefix: Annotated[
+        str | None, Field(description="Prefix of stack names; default the project name.")
+    ] = None
+
+
+class Config(_Model):
+    """`migrate.yaml`: one per project directory."""
+
+    project: Annotated[str, Field(description="Project name; prefixes images and stacks.")]
+    source: Source
+    roadmap: Annotated[
+        str, Field(description="Path of the roadmap, relative to the project.")
+    ] = "phases/roadmap.yaml"
+    target: Target
+    pulumi: Pulumi = Pulumi()
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid project name: use lower-case letters, digits and '-' "
+                "(it names images, stacks and Kubernetes objects)"
+            )
+        return value
+
+
+def load_config(project_dir: Path) -> Config:
+    from migrate import yamlfile
+
+    path = project_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {project_dir}",
+            hint="run `migrate init --source PATH/TO/APP` here, or pass -C DIR to name the project",
+        )
+    located = yamlfile.load(path, error=ConfigError, what=CONFIG_FILE)
+    config: Config = yamlfile.validate(Config, located, error=ConfigError)
+    return config

@@ -1,0 +1,1 @@
+"""The plan engine: changes computed without side effects, applied in order, journaled."""

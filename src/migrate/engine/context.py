@@ -1,0 +1,106 @@
+"""What actions see: the project, its config and roadmap, the legacy app, the journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import UserError
+from migrate.reporting import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from migrate.config import Config
+    from migrate.inventory import Inventory
+    from migrate.roadmap import Roadmap
+    from migrate.state.journal import Journal
+
+
+@dataclass
+class Context:
+    project_dir: Path
+    config: Config
+    roadmap: Roadmap
+    reporter: Reporter = field(default_factory=NullReporter)
+    journal: Journal | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        from migrate.config import STATE_DIR
+
+        return self.project_dir / STATE_DIR
+
+    @property
+    def source_dir(self) -> Path:
+        return (self.project_dir / self.config.source.path).resolve()
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        from migrate.inventory import scan
+
+        return scan(self.source_dir)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """What `{{ ... }}` in templates and roadmap values can use. No secrets."""
+        target = self.config.target.model_dump(by_alias=True, exclude={"database_url"})
+        return {
+            "project": self.config.project,
+            "target": target,
+            "source": {"path": self.config.source.path},
+        }
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        """Jinja2 templates: the project's own `templates/` first, then the packaged ones."""
+        import jinja2
+
+        from migrate.resources import resource_path
+
+        search = [self.project_dir / "templates", resource_path("templates")]
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+
+    def render(self, template: str, **extra: Any) -> str:
+        import jinja2
+
+        try:
+            return self.templates.get_template(template).render(
+                **self.variables, inventory=self.inventory, **extra
+            )
+        except jinja2.TemplateNotFound:
+            raise UserError(
+                f"template {template!r} not found",
+                hint=f"templates are looked up in {self.project_dir / 'templates'} and in the "
+                "templates shipped with migrate",
+            ) from None
+        except jinja2.TemplateError as exc:
+            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            raise UserError(f"template {template!r}{where}: {exc}") from None
+
+    def expand(self, value: Any) -> Any:
+        """Render `{{ ... }}` in the strings of a roadmap value (`with`, checks)."""
+        if isinstance(value, str) and "{{" in value:
+            import jinja2
+
+            env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+            try:
+                return env.from_string(value).render(**self.variables)
+            except jinja2.TemplateError as exc:
+                raise UserError(
+                    f"cannot expand {value!r}: {exc}",
+                    hint="roadmap values may use {{ project }}, {{ target.namespace }}, "
+                    "{{ target.schema }}, {{ target.registry }}, {{ source.path }}",
+                ) from None
+        if isinstance(value, dict):
+            return {key: self.expand(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.expand(item) for item in value]
+        return value

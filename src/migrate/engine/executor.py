@@ -1,0 +1,170 @@
+"""Apply a plan's changes in order, journaling each; undo journaled changes in reverse."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import ActionError, MigrateError, UserError
+
+if TYPE_CHECKING:
+    from migrate.engine.context import Context
+    from migrate.engine.plan import Plan
+    from migrate.state.journal import Journal, Step
+
+
+@dataclass
+class TaskResult:
+    phase: int
+    task: str
+    applied: list[str] = field(default_factory=list)  # change descriptions
+    resumed: list[str] = field(default_factory=list)  # journaled as done before: skipped
+    unchanged: int = 0  # noop changes
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "task": self.task,
+            "applied": self.applied,
+            "skipped_already_done": self.resumed,
+            "unchanged": self.unchanged,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    tasks: list[TaskResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "run": self.run_id, "tasks": [t.to_dict() for t in self.tasks]}
+
+
+def _journal(ctx: Context) -> Journal:
+    if ctx.journal is None:
+        raise MigrateError("the executor needs the project journal")
+    return ctx.journal
+
+
+def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
+    """Apply every pending change of `plan`; the caller holds the project lock.
+
+    A change whose key is journaled as done is skipped (resume). A failure
+    stops the run; the journal says exactly which changes were made.
+    """
+    from migrate.actions import registry
+
+    from migrate.api import refuse_unavailable
+
+    journal = _journal(ctx)
+    refuse_unavailable(plan)
+    phase_ids = sorted({p.phase.id for p in plan.phases})
+    run_id = journal.start_run(verb, phase_ids[0] if len(phase_ids) == 1 else None)
+    result = RunResult(run_id=run_id)
+    status = "failed"
+    try:
+        for phase_plan in plan.phases:
+            for task_plan in phase_plan.tasks:
+                task = task_plan.task
+                action = registry.get(task.action)
+                outcome = TaskResult(phase=task_plan.phase, task=task.id)
+                started = time.monotonic()
+                pending = task_plan.pending
+                outcome.unchanged = len(task_plan.changes) - len(pending)
+                ctx.reporter.start(f"task:{task.id}", f"{task.id}: {task.title}", len(pending))
+                for change in pending:
+                    if journal.is_done(change.key):
+                        outcome.resumed.append(change.describe())
+                        ctx.reporter.advance(f"task:{task.id}")
+                        continue
+                    step_id, receipt = journal.open_step(
+                        run_id,
+                        phase=task_plan.phase,
+                        task=task.id,
+                        action=task.action,
+                        change_key=change.key,
+                        op=change.op,
+                        resource=change.resource,
+                        summary=change.summary,
+                        prepare=lambda change=change: action.prepare(ctx, change),
+                    )
+                    try:
+                        receipt = {**receipt, **action.apply(ctx, change)}
+                    except UserError as exc:
+                        journal.fail_step(step_id, exc.render())
+                        raise ActionError(task.id, exc.render()) from exc
+                    except ActionError as exc:
+                        journal.fail_step(step_id, exc.message)
+                        raise
+                    except Exception as exc:
+                        journal.fail_step(step_id, f"{type(exc).__name__}: {exc}")
+                        raise ActionError(
+                            task.id,
+                            f"{change.describe()} failed: {type(exc).__name__}: {exc}",
+                            hint="fix the cause and run the same command again: changes "
+                            "already made are not redone",
+                        ) from exc
+                    journal.finish_step(step_id, receipt)
+                    outcome.applied.append(change.describe())
+                    ctx.reporter.advance(f"task:{task.id}")
+                journal.mark_applied(task.id, task_plan.phase)
+                outcome.seconds = time.monotonic() - started
+                ctx.reporter.done(f"task:{task.id}")
+                result.tasks.append(outcome)
+        status = "ok"
+    finally:
+        journal.finish_run(run_id, status)
+    return result
+
+
+@dataclass
+class RollbackResult:
+    run_id: int
+    phase: int
+    undone: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "run": self.run_id, "phase": self.phase, "undone": self.undone}
+
+
+def rollback_phase(ctx: Context, phase: int) -> RollbackResult:
+    """Undo the journaled changes of `phase`, newest first; the caller holds the lock.
+
+    Works from the journal alone: a roadmap edited since apply does not change
+    what is undone. Each undone step is marked at once, so an interrupted
+    rollback resumes where it stopped.
+    """
+    from migrate.actions import registry
+
+    journal = _journal(ctx)
+    steps: list[Step] = list(reversed(journal.undoable_steps(phase)))
+    run_id = journal.start_run("rollback", phase)
+    result = RollbackResult(run_id=run_id, phase=phase)
+    status = "failed"
+    ctx.reporter.start("rollback", f"rolling back phase {phase}", len(steps))
+    try:
+        for step in steps:
+            try:
+                registry.get(step.action).rollback(ctx, step.receipt or {})
+            except MigrateError:
+                raise
+            except Exception as exc:
+                raise ActionError(
+                    step.task,
+                    f"undoing {step.resource} failed: {type(exc).__name__}: {exc}",
+                    hint="fix the cause and run `migrate rollback` again: steps already undone "
+                    "are not redone",
+                ) from exc
+            journal.mark_rolled_back(step.id)
+            result.undone.append(f"{step.task}: {step.resource}")
+            ctx.reporter.advance("rollback")
+        for task in sorted({s.task for s in steps}):
+            journal.forget_task(task)
+        status = "ok"
+    finally:
+        journal.finish_run(run_id, status)
+        ctx.reporter.done("rollback")
+    return result

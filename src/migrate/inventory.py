@@ -1,0 +1,218 @@
+"""What the legacy application holds: its plugins and its datasets (DESIGN 3.1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from migrate.errors import InventoryError
+
+DATA_FORMATS: dict[str, str] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+}
+_ENTRYPOINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules"}
+
+
+class Events(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    consumes: list[str] = []
+    produces: list[str] = []
+
+
+class PluginManifest(BaseModel):
+    """`plugins/<plugin>/plugin.yaml`; every key is optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str | None = None
+    version: str | None = None
+    entrypoint: Annotated[str, Field(description="module:function")] = "plugin:handle"
+    description: str = ""
+    requirements: list[str] = []
+    events: Events = Events()
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint(cls, value: str) -> str:
+        if not _ENTRYPOINT.match(value):
+            raise ValueError(
+                f"{value!r} is not an entrypoint: write module:function, e.g. plugin:handle"
+            )
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    path: Path
+    manifest: PluginManifest
+
+    @property
+    def version(self) -> str | None:
+        return self.manifest.version
+
+    @property
+    def entrypoint(self) -> str:
+        return self.manifest.entrypoint
+
+    @property
+    def module_file(self) -> Path | None:
+        """The file or package of the entrypoint's module, when it exists."""
+        module = self.entrypoint.split(":", 1)[0].replace(".", "/")
+        for candidate in (self.path / f"{module}.py", self.path / module / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: Path
+    relative: str  # relative to the data directory, '/'-separated
+    format: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # data/a/b -> "a/b"
+    path: Path
+    files: tuple[DataFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def formats(self) -> list[str]:
+        return sorted({f.format for f in self.files})
+
+
+@dataclass(frozen=True)
+class Inventory:
+    root: Path
+    plugins: tuple[Plugin, ...] = field(default_factory=tuple)
+    datasets: tuple[Dataset, ...] = field(default_factory=tuple)
+
+    def plugin(self, name: str) -> Plugin:
+        for plugin in self.plugins:
+            if plugin.name == name:
+                return plugin
+        raise InventoryError(
+            f"no plugin {name!r} in {self.root / 'plugins'}",
+            hint=f"plugins: {', '.join(p.name for p in self.plugins) or 'none'}",
+        )
+
+
+def scan(root: Path) -> Inventory:
+    """Read the legacy application at `root`: plugins/ and data/."""
+    if not root.is_dir():
+        raise InventoryError(
+            f"the source application {root} does not exist or is not a directory",
+            hint="give the application's directory with --source, or fix source.path in "
+            "migrate.yaml",
+        )
+    plugins_dir, data_dir = root / "plugins", root / "data"
+    if not plugins_dir.is_dir() and not data_dir.is_dir():
+        raise InventoryError(
+            f"{root} has neither plugins/ nor data/: it does not look like a legacy application",
+            hint="the expected layout is APP/plugins/<plugin>/ and APP/data/<dataset>/",
+        )
+    datasets = tuple(_datasets(data_dir))
+    _check_tables(datasets)
+    return Inventory(root=root, plugins=tuple(_plugins(plugins_dir)), datasets=datasets)
+
+
+def _check_tables(datasets: tuple[Dataset, ...]) -> None:
+    from migrate.names import table_name
+
+    seen: dict[str, str] = {}
+    for dataset in datasets:
+        table = table_name(dataset.name)
+        if table in seen:
+            raise InventoryError(
+                f"datasets {seen[table]!r} and {dataset.name!r} would load into the same table "
+                f"{table!r}",
+                file=dataset.path,
+                hint="rename one of the two directories",
+            )
+        seen[table] = dataset.name
+
+
+def _plugins(plugins_dir: Path) -> Iterator[Plugin]:
+    from migrate import yamlfile
+    from migrate.names import image_repository_name
+
+    if not plugins_dir.is_dir():
+        return
+    seen: dict[str, str] = {}
+    for path in sorted(plugins_dir.iterdir()):
+        if not path.is_dir() or path.name in _SKIP_DIRS or path.name.startswith("."):
+            continue
+        manifest_file = path / "plugin.yaml"
+        if manifest_file.is_file():
+            located = yamlfile.load(manifest_file, error=InventoryError, what="plugin.yaml")
+            data = located.data if located.data is not None else {}
+            manifest: PluginManifest = yamlfile.validate(
+                PluginManifest, yamlfile.Located(data, located.file, located.lines),
+                error=InventoryError,
+            ) if data else PluginManifest()
+        elif any(path.glob("*.py")):
+            manifest = PluginManifest()
+        else:
+            continue
+        name = manifest.name or path.name
+        image_name = image_repository_name(name)
+        if image_name in seen:
+            raise InventoryError(
+                f"plugins {seen[image_name]!r} and {name!r} would get the same image name "
+                f"{image_name!r}",
+                file=manifest_file if manifest_file.is_file() else path,
+                hint="rename one of them (plugin.yaml `name`)",
+            )
+        seen[image_name] = name
+        yield Plugin(name=name, path=path, manifest=manifest)
+
+
+def _datasets(data_dir: Path) -> Iterator[Dataset]:
+    if not data_dir.is_dir():
+        return
+    for directory in sorted([data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]):
+        if any(part in _SKIP_DIRS or part.startswith(".") for part in directory.relative_to(data_dir).parts):
+            continue
+        files = []
+        for path in sorted(directory.iterdir()):
+            fmt = DATA_FORMATS.get(path.suffix.lower())
+            if fmt and path.is_file() and not path.name.startswith("."):
+                files.append(
+                    DataFile(
+                        path=path,
+                        relative=path.relative_to(data_dir).as_posix(),
+                        format=fmt,
+                        size=path.stat().st_size,
+                    )
+                )
+        if not files:
+            continue
+        if directory == data_dir:
+            raise InventoryError(
+                f"data files lie directly in {data_dir} (e.g. {files[0].path.name})",
+                hint="a dataset is a directory: move them into data/<dataset>/",
+            )
+        name = directory.relative_to(data_dir).as_posix()
+        yield Dataset(name=name, path=directory, files=tuple(files))

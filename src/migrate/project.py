@@ -1,0 +1,46 @@
+"""Opening a project directory: its config, roadmap, context and journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrate.config import STATE_DIR, Config, load_config
+from migrate.engine.context import Context
+from migrate.errors import UserError
+from migrate.reporting import NullReporter, Reporter
+from migrate.roadmap import Roadmap, load_roadmap
+from migrate.state.journal import Journal
+
+STATE_DB = "state.db"
+
+
+def check_dir(project_dir: Path) -> Path:
+    if not project_dir.is_dir():
+        raise UserError(
+            f"project directory {project_dir} does not exist",
+            hint="pass -C DIR with the directory that holds migrate.yaml",
+        )
+    return project_dir
+
+
+def load(project_dir: Path) -> tuple[Config, Roadmap]:
+    config = load_config(check_dir(project_dir))
+    return config, load_roadmap(project_dir / config.roadmap)
+
+
+def open_context(
+    project_dir: Path, reporter: Reporter | None = None, *, journal: bool | None = None
+) -> Context:
+    """A context for the project. `journal`: True opens (and creates) the state
+    journal, False never does, None opens it only when it exists (read-only verbs
+    leave no trace)."""
+    config, roadmap = load(project_dir)
+    db = project_dir / STATE_DIR / STATE_DB
+    opened = Journal(db) if journal or (journal is None and db.is_file()) else None
+    return Context(
+        project_dir=project_dir,
+        config=config,
+        roadmap=roadmap,
+        reporter=reporter or NullReporter(),
+        journal=opened,
+    )

@@ -1,0 +1,1 @@
+"""The project's state under `.migrate/`: the SQLite journal and the project lock."""
