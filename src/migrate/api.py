@@ -199,7 +199,11 @@ def refuse_unavailable(the_plan: Plan) -> None:
     names = [t.task.id for p in the_plan.phases for t in p.tasks if not t.available and t.pending]
     if names:
         available = [t.task.id for p in the_plan.phases for t in p.tasks if t.available]
-        hint = "apply the others with " + " ".join(f"--only {n}" for n in available) if available else "wait for a version of migrate that implements them"
+        hint = (
+            "apply the others with " + " ".join(f"--only {n}" for n in available)
+            if available
+            else "wait for a version of migrate that implements them"
+        )
         raise NotAvailableError(
             f"this version of migrate cannot apply task(s) {', '.join(names)} yet",
             hint=hint,
@@ -211,8 +215,7 @@ def _require_done(previous: Any, ctx: Any) -> None:
     done = [t.id for t in previous.tasks if states.get(t.id) and states[t.id].done]
     if len(done) < len(previous.tasks):
         raise RefusedError(
-            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks "
-            "verified",
+            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks verified",
             hint=f"run `migrate verify --phase {previous.id}`, or pass --force",
         )
 

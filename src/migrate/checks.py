@@ -147,9 +147,7 @@ class Check(BaseModel):
             )
         unknown = [key for key in data if key not in CHECK_KINDS and key not in ("name", "host")]
         if unknown:
-            raise ValueError(
-                f"unknown check kind {unknown[0]!r}; kinds: {', '.join(CHECK_KINDS)}"
-            )
+            raise ValueError(f"unknown check kind {unknown[0]!r}; kinds: {', '.join(CHECK_KINDS)}")
         kinds = [key for key in data if key in CHECK_KINDS]
         if len(kinds) != 1:
             found = f"found {', '.join(kinds)}" if kinds else "found none"

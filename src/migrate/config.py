@@ -38,9 +38,9 @@ class Target(_Model):
         str | None,
         Field(description="Image registry, e.g. registry.example.com/team. Optional."),
     ] = None
-    base_image: Annotated[
-        str, Field(description="Base image for plugin images.")
-    ] = "python:3.11-slim"
+    base_image: Annotated[str, Field(description="Base image for plugin images.")] = (
+        "python:3.11-slim"
+    )
     database_url: Annotated[
         Secret | None,
         Field(
@@ -93,9 +93,9 @@ class Config(_Model):
 
     project: Annotated[str, Field(description="Project name; prefixes images and stacks.")]
     source: Source
-    roadmap: Annotated[
-        str, Field(description="Path of the roadmap, relative to the project.")
-    ] = "phases/roadmap.yaml"
+    roadmap: Annotated[str, Field(description="Path of the roadmap, relative to the project.")] = (
+        "phases/roadmap.yaml"
+    )
     target: Target
     pulumi: Pulumi = Pulumi()
 

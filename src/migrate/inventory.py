@@ -20,7 +20,9 @@ DATA_FORMATS: dict[str, str] = {
     ".yaml": "yaml",
     ".yml": "yaml",
 }
-_ENTRYPOINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_ENTRYPOINT = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules"}
 
 
@@ -168,10 +170,15 @@ def _plugins(plugins_dir: Path) -> Iterator[Plugin]:
         if manifest_file.is_file():
             located = yamlfile.load(manifest_file, error=InventoryError, what="plugin.yaml")
             data = located.data if located.data is not None else {}
-            manifest: PluginManifest = yamlfile.validate(
-                PluginManifest, yamlfile.Located(data, located.file, located.lines),
-                error=InventoryError,
-            ) if data else PluginManifest()
+            manifest: PluginManifest = (
+                yamlfile.validate(
+                    PluginManifest,
+                    yamlfile.Located(data, located.file, located.lines),
+                    error=InventoryError,
+                )
+                if data
+                else PluginManifest()
+            )
         elif any(path.glob("*.py")):
             manifest = PluginManifest()
         else:
@@ -193,7 +200,10 @@ def _datasets(data_dir: Path) -> Iterator[Dataset]:
     if not data_dir.is_dir():
         return
     for directory in sorted([data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]):
-        if any(part in _SKIP_DIRS or part.startswith(".") for part in directory.relative_to(data_dir).parts):
+        if any(
+            part in _SKIP_DIRS or part.startswith(".")
+            for part in directory.relative_to(data_dir).parts
+        ):
             continue
         files = []
         for path in sorted(directory.iterdir()):

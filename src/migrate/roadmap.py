@@ -63,9 +63,7 @@ class Roadmap(_Model):
             if phase.id == number:
                 return phase
         known = ", ".join(str(p.id) for p in self.phases)
-        raise RoadmapError(
-            f"there is no phase {number}", hint=f"the roadmap has phases {known}"
-        )
+        raise RoadmapError(f"there is no phase {number}", hint=f"the roadmap has phases {known}")
 
     def tasks(self) -> list[tuple[Phase, Task]]:
         return [(phase, task) for phase in self.phases for task in phase.tasks]

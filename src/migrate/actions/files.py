@@ -95,9 +95,9 @@ class FilesAction:
         target = ctx.project_dir / change.data["path"]
         # directories apply will create, innermost first, so rollback can remove them
         created = [
-            parent.relative_to(ctx.project_dir).as_posix()
-            for parent in target.relative_to(ctx.project_dir).parents
-            if parent != Path(".") and not (ctx.project_dir / parent).exists()
+            parent.as_posix()
+            for parent in PurePosixPath(change.data["path"]).parents
+            if parent != PurePosixPath(".") and not (ctx.project_dir / parent).exists()
         ]
         receipt: Receipt = {"path": change.data["path"], "created_dirs": created}
         if not target.is_file():

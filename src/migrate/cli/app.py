@@ -50,7 +50,7 @@ def _report_error(exc: Exception) -> None:
             exc.to_dict() if isinstance(exc, UserError) else {"error": mask_text(str(exc))}
         )
         output.print_json(document)
-    output.err().print(f"[bold red]error:[/] {escape(text)}")
+    output.err().print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
 
 
 def _report_crash(ctx: Any, exc: Exception) -> None:
@@ -120,6 +120,9 @@ def root(
     Typical flow: `migrate init --source APP`, `migrate plan`, `migrate apply --phase 1`,
     `migrate verify --phase 1`, then the next phase. `migrate rollback` undoes a phase.
     """
+    from migrate.cli import output
+
+    output.state["json"] = False
     ctx.obj = {"project": project}
 
 

@@ -119,7 +119,9 @@ def rollback(
 
     reporter = ConsoleReporter()
     try:
-        result = api.rollback(project_dir(ctx), phase, force=force, confirm=confirm, reporter=reporter)
+        result = api.rollback(
+            project_dir(ctx), phase, force=force, confirm=confirm, reporter=reporter
+        )
     finally:
         reporter.close()
     if result is None:

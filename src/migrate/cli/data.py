@@ -10,7 +10,10 @@ from migrate.cli.common import OutputOption, json_mode
 from migrate.cli.later import _refuse
 from migrate.cli.output import Output
 
-app = typer.Typer(help="Load the application's file data into PostgreSQL (not available yet).", no_args_is_help=True)
+app = typer.Typer(
+    help="Load the application's file data into PostgreSQL (not available yet).",
+    no_args_is_help=True,
+)
 
 DatasetOption = Annotated[
     list[str] | None,

@@ -10,7 +10,10 @@ from migrate.cli.common import OutputOption, json_mode
 from migrate.cli.later import _refuse
 from migrate.cli.output import Output
 
-app = typer.Typer(help="Build, list and remove the plugins' container images (not available yet).", no_args_is_help=True)
+app = typer.Typer(
+    help="Build, list and remove the plugins' container images (not available yet).",
+    no_args_is_help=True,
+)
 
 PluginOption = Annotated[
     list[str] | None,

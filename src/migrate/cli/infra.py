@@ -7,7 +7,10 @@ import typer
 from migrate.cli.common import PhaseOption
 from migrate.cli.later import _refuse
 
-app = typer.Typer(help="Provision the cluster's resources through Pulumi (not available yet).", no_args_is_help=True)
+app = typer.Typer(
+    help="Provision the cluster's resources through Pulumi (not available yet).",
+    no_args_is_help=True,
+)
 
 
 @app.command("preview")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from migrate.cli.common import OutputOption, json_mode, project_dir, resolve
+from migrate.cli.common import OutputOption, json_mode, project_dir
 from migrate.cli.output import Output
 
 
@@ -42,12 +42,8 @@ def init(
     from migrate import api
 
     as_json = json_mode(output)
-    result = api.init(
-        project_dir(ctx),
-        resolve(ctx, source) if source else None,
-        name=name,
-        force=force,
-    )
+    # like git -C, a relative --source is relative to the project directory
+    result = api.init(project_dir(ctx), source, name=name, force=force)
     if as_json:
         from migrate.cli.output import print_json
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
-class Output(str, enum.Enum):
+class Output(enum.StrEnum):
     table = "table"
     json = "json"
 
@@ -45,7 +45,7 @@ def print_json(document: dict[str, Any]) -> None:
 def warn(message: str) -> None:
     from rich.markup import escape
 
-    err().print(f"[yellow]warning:[/] {escape(message)}")
+    err().print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def interactive() -> bool:

@@ -57,7 +57,7 @@ def print_plan(result: Plan) -> None:
         )
         for task_plan in phase_plan.tasks:
             task = task_plan.task
-            notes = [task.action]
+            notes: list[str] = [task.action]
             if not task_plan.available:
                 notes.append("[yellow]not available yet[/]")
             if task_plan.done:

@@ -37,7 +37,9 @@ def status(ctx: typer.Context, output: OutputOption = Output.table) -> None:
     for phase in result.phases:
         done = sum(t.done for t in phase.tasks)
         mark = "[green]done[/]" if phase.done else f"{done}/{len(phase.tasks)} tasks done"
-        table = Table(title=f"Phase {phase.id}: {escape(phase.name)} ({mark})", title_justify="left")
+        table = Table(
+            title=f"Phase {phase.id}: {escape(phase.name)} ({mark})", title_justify="left"
+        )
         for column in ("task", "action", "done", "last applied", "last verified"):
             table.add_column(column, no_wrap=column == "task")
         for task in phase.tasks:

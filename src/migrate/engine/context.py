@@ -82,7 +82,8 @@ class Context:
                 "templates shipped with migrate",
             ) from None
         except jinja2.TemplateError as exc:
-            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            line = getattr(exc, "lineno", None)
+            where = f" (line {line})" if line else ""
             raise UserError(f"template {template!r}{where}: {exc}") from None
 
     def expand(self, value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,6 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
     stops the run; the journal says exactly which changes were made.
     """
     from migrate.actions import registry
-
     from migrate.api import refuse_unavailable
 
     journal = _journal(ctx)
@@ -89,7 +89,7 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
                         op=change.op,
                         resource=change.resource,
                         summary=change.summary,
-                        prepare=lambda change=change: action.prepare(ctx, change),
+                        prepare=functools.partial(action.prepare, ctx, change),
                     )
                     try:
                         receipt = {**receipt, **action.apply(ctx, change)}

@@ -95,7 +95,7 @@ def build_plan(
     ctx: Context, phases: list[int] | None = None, only: list[str] | None = None
 ) -> Plan:
     """Plan the given phases (default all), tasks in `needs` order."""
-    from migrate.roadmap import RoadmapError
+    from migrate.errors import RoadmapError
 
     done = {}
     if ctx.journal is not None:

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS runs (
     verb TEXT NOT NULL,
     phase INTEGER,
     pid INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'running',   -- running | ok | failed
+    status TEXT NOT NULL DEFAULT 'running',   -- running | ok | failed | superseded
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
@@ -146,15 +146,30 @@ class Journal:
         return cur.lastrowid
 
     def finish_run(self, run_id: int, status: str) -> None:
+        """Close a run. A successful run supersedes the interrupted and failed runs of
+        the same verb before it: what they did no longer counts as "resume from here"."""
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status=?, finished_at=? WHERE id=?", (status, now(), run_id)
             )
+            if status == "ok":
+                db.execute(
+                    "UPDATE runs SET status='superseded' WHERE id < ? AND status IN "
+                    "('running', 'failed') AND verb = (SELECT verb FROM runs WHERE id=?)",
+                    (run_id, run_id),
+                )
 
     # steps
     def is_done(self, change_key: str) -> bool:
+        """Was this change made by a run that did not finish (crashed or failed)?
+
+        That is what resuming skips. After a successful run, the plan's observed
+        facts alone decide what is pending again.
+        """
         row = self._db.execute(
-            "SELECT 1 FROM steps WHERE change_key=? AND status='done' LIMIT 1", (change_key,)
+            "SELECT 1 FROM steps JOIN runs ON runs.id = steps.run_id WHERE steps.change_key=?"
+            " AND steps.status='done' AND runs.status IN ('running', 'failed') LIMIT 1",
+            (change_key,),
         ).fetchone()
         return row is not None
 
@@ -196,8 +211,16 @@ class Journal:
                 " summary, status, receipt, started_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
                 (
-                    run_id, phase, task, action, change_key, op, resource, summary,
-                    json.dumps(receipt, sort_keys=True), now(),
+                    run_id,
+                    phase,
+                    task,
+                    action,
+                    change_key,
+                    op,
+                    resource,
+                    summary,
+                    json.dumps(receipt, sort_keys=True),
+                    now(),
                 ),
             )
         assert cur.lastrowid is not None
@@ -233,7 +256,8 @@ class Journal:
         return [_step(row) for row in rows]
 
     def steps(self, run_id: int | None = None) -> list[Step]:
-        query, args = "SELECT * FROM steps", ()
+        query = "SELECT * FROM steps"
+        args: tuple[Any, ...] = ()
         if run_id is not None:
             query, args = query + " WHERE run_id=?", (run_id,)
         return [_step(row) for row in self._db.execute(query + " ORDER BY id", args)]
