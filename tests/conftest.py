@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -32,3 +33,14 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return path
+
+
+def require_service(name: str, reason: str) -> None:
+    """A test needs `name`, which is not there: skip it, or fail it in CI.
+
+    CI sets MIGRATE_REQUIRE_SERVICES=1 so that a missing PostgreSQL or Docker
+    engine fails the suite instead of passing it by skipping.
+    """
+    if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} is required (MIGRATE_REQUIRE_SERVICES=1) but unavailable: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
