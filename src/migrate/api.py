@@ -66,6 +66,7 @@ def init(
     import shutil
 
     import yaml
+    from pydantic import ValidationError
 
     from migrate.config import CONFIG_FILE, Config
     from migrate.inventory import scan
@@ -74,7 +75,7 @@ def init(
     project_dir.mkdir(parents=True, exist_ok=True)
     if source is None:
         if (project_dir / "plugins").is_dir() or (project_dir / "data").is_dir():
-            source = project_dir
+            source = Path(".")
         else:
             raise UserError(
                 f"no legacy application in {project_dir}",
@@ -106,7 +107,14 @@ def init(
         "roadmap": "phases/roadmap.yaml",
         "target": {"namespace": project, "schema": "legacy"},
     }
-    Config.model_validate(data)  # a bad --name fails here, before anything is written
+    try:  # a bad --name fails here, before anything is written
+        Config.model_validate(data)
+    except ValidationError as exc:
+        reason = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        raise UserError(
+            f"{project!r} cannot be the project name: {reason}",
+            hint="pass --name with lower-case letters, digits and '-', e.g. --name acme-agents",
+        ) from None
     header = (
         "# migrate project config: see docs/config.md for every key.\n"
         "# target.database_url is optional: without it (and without --database-url or\n"
@@ -187,6 +195,10 @@ def apply(
         the_plan = build_plan(ctx, [phase], only)
         refuse_unavailable(the_plan)
         if not the_plan.has_changes:
+            assert ctx.journal is not None
+            for phase_plan in the_plan.phases:  # applied, with nothing to change
+                for task_plan in phase_plan.tasks:
+                    ctx.journal.mark_applied(task_plan.task.id, task_plan.phase)
             return ApplyResult(plan=the_plan, run=None, confirmed=True)
         if confirm is not None and not confirm(the_plan):
             return ApplyResult(plan=the_plan, run=None, confirmed=False)

@@ -79,7 +79,7 @@ class Roadmap(_Model):
 
     def to_data(self) -> dict[str, Any]:
         """The YAML shape of this roadmap (round-trips through `load_roadmap`)."""
-        data: dict[str, Any] = self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        data: dict[str, Any] = self.model_dump(by_alias=True, exclude_defaults=True)
         return data
 
 

@@ -74,6 +74,8 @@ def parse(text: str, file: Path, *, error: type[UserError] = UserError) -> Locat
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context and exc.context.startswith("while scanning a simple key"):
+            mark = exc.context_mark or mark  # the key missing its ':' is on this line
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise error(
@@ -184,6 +186,8 @@ def _describe(item: dict[str, Any], model: type[Any], loc: Loc) -> str:
         return text
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping (key: value lines), got {_kind(item.get('input'))}"
     message = str(item["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -239,3 +243,11 @@ def _unwrap(annotation: Any) -> Any:
         if len(members) == 1:
             return _unwrap(members[0])
     return annotation
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)

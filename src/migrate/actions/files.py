@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from migrate.engine.change import Change, Receipt
-from migrate.errors import ActionError
+from migrate.errors import ActionError, UserError
 
 if TYPE_CHECKING:
     from migrate.engine.context import Context
@@ -34,6 +34,16 @@ class FileSpec(BaseModel):
     mode: Annotated[
         str | None, Field(description="Octal permissions such as '0755'", pattern=r"^0?[0-7]{3}$")
     ] = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _quoted_mode(cls, value: object) -> object:
+        if isinstance(value, int):
+            raise ValueError(
+                "write the mode as a quoted string, e.g. '0755' (YAML reads an unquoted 0755 as "
+                f"the number {0o755})"
+            )
+        return value
 
     @field_validator("path")
     @classmethod
@@ -70,6 +80,11 @@ class FilesAction:
             data = {"path": spec.path, "content": content, "mode": spec.mode}
             resource = f"file:{spec.path}"
             lines = content.count("\n")
+            if target.is_dir():
+                raise UserError(
+                    f"{spec.path} is a directory, so the file cannot be written there",
+                    hint=f"change `path` of task {task.id}, or move the directory away",
+                )
             current = target.read_bytes() if target.is_file() else None
             if current is None:
                 op, summary, detail = "create", f"write {lines} lines from {spec.template}", None
@@ -113,10 +128,14 @@ class FilesAction:
         target = ctx.project_dir / change.data["path"]
         mode = change.data.get("mode")
         try:
-            _write_atomic(target, content, int(mode, 8) if mode else None)
+            # without `mode`, an existing file keeps its permissions
+            keep = target.stat().st_mode & 0o777 if target.is_file() else None
+            _write_atomic(target, content, int(mode, 8) if mode else keep)
         except OSError as exc:
             raise ActionError(
-                change.task, f"cannot write {target}: {exc.strerror}", hint="check permissions"
+                change.task,
+                f"cannot write {target}: {exc.strerror}",
+                hint="make sure its directory can be created and written to",
             ) from None
         return {"written_sha256": _sha256(content)}
 

@@ -46,8 +46,12 @@ def _report_error(exc: Exception) -> None:
     text = mask_text(str(exc))
     if output.state["json"]:
         document: dict[str, Any] = {"version": 1}
+        fields = exc.to_dict() if isinstance(exc, UserError) else {"error": str(exc)}
         document.update(
-            exc.to_dict() if isinstance(exc, UserError) else {"error": mask_text(str(exc))}
+            {
+                key: mask_text(value) if isinstance(value, str) else value
+                for key, value in fields.items()
+            }
         )
         output.print_json(document)
     output.err().print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
@@ -69,14 +73,16 @@ def _report_crash(ctx: Any, exc: Exception) -> None:
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(text, encoding="utf-8")
-        where = f"the full traceback is in {log}"
+        where = f"the full traceback is in {log}; please report it with that file"
     except OSError:
-        where = "the traceback could not be saved"
+        where = "please report it with the traceback above"
+    summary = mask_text(f"{type(exc).__name__}: {exc}")
+    if output.state["json"]:
+        output.print_json({"version": 1, "error": f"internal error: {summary}"})
     short = "".join(traceback.format_exception(exc, limit=-3))
     output.err().print(escape(mask_text(short)), end="")
     output.err().print(
-        f"[bold red]internal error:[/] {escape(mask_text(f'{type(exc).__name__}: {exc}'))}\n"
-        f"This is a bug in migrate; {where}. Please report it with that file."
+        f"[bold red]internal error:[/] {escape(summary)}\nThis is a bug in migrate; {where}."
     )
 
 

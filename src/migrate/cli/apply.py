@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from migrate.cli.common import OutputOption, PhaseOption, json_mode, project_dir
+from migrate.cli.common import OutputOption, json_mode, project_dir
 from migrate.cli.output import Output
 
 if TYPE_CHECKING:
@@ -17,15 +17,12 @@ YesOption = Annotated[
 ]
 
 
-def _ask(question: str, as_json: bool) -> bool:
+def _ask(question: str, as_json: bool, hint: str) -> bool:
     from migrate.cli.output import interactive
     from migrate.errors import RefusedError
 
     if as_json or not interactive():
-        raise RefusedError(
-            "confirmation needed, and there is no terminal to ask on",
-            hint="review `migrate plan`, then pass --yes",
-        )
+        raise RefusedError("confirmation needed, and there is no terminal to ask on", hint=hint)
     return typer.confirm(question, default=False, err=True)
 
 
@@ -52,7 +49,11 @@ def apply(
     def confirm(the_plan: Plan) -> bool:
         if not as_json:
             print_plan(the_plan)
-        return yes or _ask(f"Apply these changes to phase {phase}?", as_json)
+        return yes or _ask(
+            f"Apply these changes to phase {phase}?",
+            as_json,
+            "review `migrate plan`, then pass --yes",
+        )
 
     reporter = ConsoleReporter()
     try:
@@ -94,7 +95,15 @@ def apply(
 
 def rollback(
     ctx: typer.Context,
-    phase: PhaseOption = None,
+    phase: Annotated[
+        int | None,
+        typer.Option(
+            "--phase",
+            min=1,
+            help="The phase to roll back (default: the last applied).",
+            metavar="N",
+        ),
+    ] = None,
     yes: YesOption = False,
     force: Annotated[
         bool, typer.Option("--force", help="Roll back even though a later phase is applied.")
@@ -115,7 +124,11 @@ def rollback(
             console.print(f"[bold]Rolling back phase {number}[/] undoes, in this order:")
             for step in steps:
                 console.print(f"  [red]-[/] {escape(step)}")
-        return yes or _ask(f"Roll back phase {number}?", as_json)
+        return yes or _ask(
+            f"Roll back phase {number}?",
+            as_json,
+            "review the list of changes above (or `migrate status`), then pass --yes",
+        )
 
     reporter = ConsoleReporter()
     try:

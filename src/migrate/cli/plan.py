@@ -51,10 +51,8 @@ def print_plan(result: Plan) -> None:
     for phase_plan in result.phases:
         phase = phase_plan.phase
         state = "[green]done[/]" if phase_plan.done else "[dim]not done[/]"
-        console.print(
-            f"\n[bold]Phase {phase.id}: {escape(phase.name)}[/] "
-            f"[dim]({escape(phase.duration)})[/] {state}"
-        )
+        duration = f" [dim]({escape(phase.duration)})[/]" if phase.duration else ""
+        console.print(f"\n[bold]Phase {phase.id}: {escape(phase.name)}[/]{duration} {state}")
         for task_plan in phase_plan.tasks:
             task = task_plan.task
             notes: list[str] = [task.action]

@@ -66,6 +66,7 @@ class Context:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
+            finalize=_none_is_empty,
         )
 
     def render(self, template: str, **extra: Any) -> str:
@@ -85,13 +86,20 @@ class Context:
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
             raise UserError(f"template {template!r}{where}: {exc}") from None
+        except Exception as exc:  # an error raised by the template's own expressions
+            raise UserError(
+                f"template {template!r} failed while rendering: {type(exc).__name__}: {exc}",
+                hint="fix the expression in the template",
+            ) from None
 
     def expand(self, value: Any) -> Any:
         """Render `{{ ... }}` in the strings of a roadmap value (`with`, checks)."""
         if isinstance(value, str) and "{{" in value:
             import jinja2
 
-            env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+            env = jinja2.Environment(
+                undefined=jinja2.StrictUndefined, autoescape=False, finalize=_none_is_empty
+            )
             try:
                 return env.from_string(value).render(**self.variables)
             except jinja2.TemplateError as exc:
@@ -105,3 +113,8 @@ class Context:
         if isinstance(value, list):
             return [self.expand(item) for item in value]
         return value
+
+
+def _none_is_empty(value: Any) -> Any:
+    """`{{ target.registry }}` with no registry set renders as nothing, not "None"."""
+    return "" if value is None else value

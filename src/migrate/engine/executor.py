@@ -161,8 +161,7 @@ def rollback_phase(ctx: Context, phase: int) -> RollbackResult:
             journal.mark_rolled_back(step.id)
             result.undone.append(f"{step.task}: {step.resource}")
             ctx.reporter.advance("rollback")
-        for task in sorted({s.task for s in steps}):
-            journal.forget_task(task)
+        journal.forget_phase(phase)
         status = "ok"
     finally:
         journal.finish_run(run_id, status)

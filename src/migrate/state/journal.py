@@ -94,7 +94,13 @@ class TaskState:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"cannot create the state directory {path.parent}: {exc.strerror}",
+                hint="migrate keeps its journal there; remove or rename what is in the way",
+            ) from None
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -288,11 +294,11 @@ class Journal:
                 (task, phase, now(), int(done)),
             )
 
-    def forget_task(self, task: str) -> None:
-        """After a rollback: the task is neither applied nor verified any more."""
+    def forget_phase(self, phase: int) -> None:
+        """After a rollback: the phase's tasks are neither applied nor verified any more."""
         with self._tx() as db:
             db.execute(
-                "UPDATE tasks SET applied_at=NULL, verified_at=NULL, done=0 WHERE task=?", (task,)
+                "UPDATE tasks SET applied_at=NULL, verified_at=NULL, done=0 WHERE phase=?", (phase,)
             )
 
     def task_states(self) -> dict[str, TaskState]:
