@@ -17,6 +17,9 @@ from migrate.errors import NotAvailableError, RefusedError, UserError
 from migrate.reporting import Reporter
 
 if TYPE_CHECKING:
+    from migrate.data.loader import LoadResult
+    from migrate.data.rollback import DataRollbackResult
+    from migrate.data.verify import VerifyResult
     from migrate.engine.executor import RollbackResult, RunResult
     from migrate.engine.plan import Plan
     from migrate.inventory import Inventory
@@ -355,6 +358,83 @@ def status(project_dir: Path) -> Status:
     return Status(project=ctx.config.project, phases=phases)
 
 
+# --- data -----------------------------------------------------------------------------
+
+
+def data_load(
+    project_dir: Path,
+    datasets: list[str] | None = None,
+    *,
+    database_url: str | None = None,
+    reporter: Reporter | None = None,
+    workers: int = 2,
+) -> LoadResult:
+    """Load the datasets (default all) into `<target.schema>.<table>`, holding the
+    project lock; unchanged files are skipped, changed ones replaced."""
+    from migrate.data import database, loader
+    from migrate.project import load as load_project
+    from migrate.state.lock import ProjectLock
+
+    config, _ = load_project(project_dir)
+    inventory = _inventory(project_dir, config)
+    selected = loader.select(inventory, datasets)
+    with ProjectLock(project_dir / ".migrate", "data load"):
+        db = database.resolve(project_dir, config, database_url)
+        if reporter is not None:
+            reporter.info(f"database: {db.describe()}")
+        return loader.load(
+            db, config.target.db_schema, selected, reporter=reporter, workers=workers
+        )
+
+
+def data_verify(
+    project_dir: Path,
+    datasets: list[str] | None = None,
+    *,
+    database_url: str | None = None,
+    reporter: Reporter | None = None,
+) -> VerifyResult:
+    """Compare the source files with the database: keys, documents, rejects, hashes."""
+    from migrate.data import database, loader
+    from migrate.data.verify import verify
+    from migrate.project import load as load_project
+
+    config, _ = load_project(project_dir)
+    selected = loader.select(_inventory(project_dir, config), datasets)
+    db = database.resolve(project_dir, config, database_url)
+    if reporter is not None:
+        reporter.info(f"database: {db.describe()}")
+    return verify(db, config.target.db_schema, selected, reporter=reporter)
+
+
+def data_rollback(
+    project_dir: Path,
+    datasets: list[str] | None = None,
+    *,
+    database_url: str | None = None,
+    confirm: Callable[[list[str]], bool] | None = None,
+    reporter: Reporter | None = None,
+) -> DataRollbackResult | None:
+    """Drop what `data load` created (all, or the `datasets`); None when not confirmed."""
+    from migrate.data import database
+    from migrate.data.rollback import rollback
+    from migrate.project import load as load_project
+    from migrate.state.lock import ProjectLock
+
+    config, _ = load_project(project_dir)
+    with ProjectLock(project_dir / ".migrate", "data rollback"):
+        db = database.resolve(project_dir, config, database_url)
+        if reporter is not None:
+            reporter.info(f"database: {db.describe()}")
+        return rollback(db, config.target.db_schema, datasets, confirm=confirm)
+
+
+def _inventory(project_dir: Path, config: Any) -> Inventory:
+    from migrate.inventory import scan
+
+    return scan((project_dir / config.source.path).resolve())
+
+
 # --- verbs that later versions bring --------------------------------------------------
 
 NOT_YET: dict[str, str] = {
@@ -364,9 +444,6 @@ NOT_YET: dict[str, str] = {
     "ci": "validate the roadmap, write the JSON plan and JUnit report, and exit 0/1/2 for "
     "pipelines",
     "report": "write the architecture blueprint with every task ticked from verified status",
-    "data load": "load every dataset of the legacy application into PostgreSQL",
-    "data verify": "compare the source files with the database, record by record",
-    "data rollback": "remove exactly what `data load` created",
     "images build": "build one container image per plugin with Docker",
     "images list": "list the images built for the project",
     "images rollback": "remove the image tags that builds created",

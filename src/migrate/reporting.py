@@ -11,7 +11,12 @@ from typing import Protocol
 
 
 class Reporter(Protocol):
-    def start(self, key: str, description: str, total: float | None = None) -> None: ...
+    def start(
+        self, key: str, description: str, total: float | None = None, unit: str = "items"
+    ) -> None:
+        """Begin a unit of work; `unit` "bytes" shows sizes and speed."""
+        ...
+
     def advance(self, key: str, amount: float = 1) -> None: ...
     def done(self, key: str, message: str | None = None) -> None: ...
     def info(self, message: str) -> None: ...
@@ -19,7 +24,9 @@ class Reporter(Protocol):
 
 
 class NullReporter:
-    def start(self, key: str, description: str, total: float | None = None) -> None:
+    def start(
+        self, key: str, description: str, total: float | None = None, unit: str = "items"
+    ) -> None:
         pass
 
     def advance(self, key: str, amount: float = 1) -> None:
@@ -41,7 +48,9 @@ class RecordingReporter:
 
     events: list[tuple[str, str, object]] = field(default_factory=list)
 
-    def start(self, key: str, description: str, total: float | None = None) -> None:
+    def start(
+        self, key: str, description: str, total: float | None = None, unit: str = "items"
+    ) -> None:
         self.events.append(("start", key, description))
 
     def advance(self, key: str, amount: float = 1) -> None:

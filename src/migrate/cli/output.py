@@ -61,12 +61,12 @@ class ConsoleReporter:
 
     def _bar(self) -> Progress:
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
             self._progress = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
-                MofNCompleteColumn(),
+                _amount_column()(),
                 TimeElapsedColumn(),
                 console=err(),
                 transient=True,
@@ -74,8 +74,11 @@ class ConsoleReporter:
             self._progress.start()
         return self._progress
 
-    def start(self, key: str, description: str, total: float | None = None) -> None:
-        self._tasks[key] = self._bar().add_task(description, total=total)
+    def start(
+        self, key: str, description: str, total: float | None = None, unit: str = "items"
+    ) -> None:
+        bar = self._bar()
+        self._tasks[key] = bar.add_task(description, total=total, bytes=unit == "bytes")
 
     def advance(self, key: str, amount: float = 1) -> None:
         if key in self._tasks:
@@ -99,3 +102,29 @@ class ConsoleReporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _amount_column() -> type[Any]:
+    from rich.progress import (
+        DownloadColumn,
+        MofNCompleteColumn,
+        ProgressColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
+
+    class Amount(ProgressColumn):
+        """`3/7` for items; `12.3/130.0 MB 45.6 MB/s` for bytes."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._count = MofNCompleteColumn()
+            self._size = DownloadColumn()
+            self._speed = TransferSpeedColumn()
+
+        def render(self, task: Any) -> Text:
+            if task.fields.get("bytes"):
+                return Text.assemble(self._size.render(task), " ", self._speed.render(task))
+            return self._count.render(task)
+
+    return Amount

@@ -1,0 +1,1 @@
+"""The application's file data into PostgreSQL: readers, loader, verify, rollback, backups."""
