@@ -73,9 +73,9 @@ def main() -> None:
 
         psql = str(Path(POSTGRES_BIN_PATH) / "psql")
         subprocess.run([psql, url, "-qc", "CREATE TABLE raw (doc jsonb)"], check=True)
+        options = "format csv, quote e'\\x01', delimiter e'\\x02'"  # each line is one value
         copy_sql = "".join(
-            f"\\copy raw (doc) from '{path}' with (format csv, quote e'\\x01', delimiter e'\\x02')\n"
-            for path in sorted(data.iterdir())
+            f"\\copy raw (doc) from '{path}' with ({options})\n" for path in sorted(data.iterdir())
         )
         script = root / "copy.sql"
         script.write_text(copy_sql)
@@ -104,7 +104,8 @@ def main() -> None:
 
     peer = times["psql \\copy"]
     for name, seconds in times.items():
-        print(f"{name:20} {seconds:7.2f} s   {seconds / peer:5.2f}x   {records / seconds:9.0f} records/s")
+        rate = records / seconds
+        print(f"{name:20} {seconds:7.2f} s   {seconds / peer:5.2f}x   {rate:9.0f} records/s")
 
 
 def pgloader(root: Path, data: Path, url: str, psql: str) -> float:
