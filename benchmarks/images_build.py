@@ -1,0 +1,130 @@
+"""How long `migrate images build` takes on the example app: first build and no-op.
+
+Peer, measured in the same run: the Docker CLI (`DOCKER_BUILDKIT=0 docker build`,
+one plugin after another) building the same contexts. A fresh project name
+changes the Dockerfile's LABEL line, so each "first" build misses the layer
+cache after FROM, like a real first build; the no-op peer is the CLI
+rebuilding with every layer cached, which is what a pipeline without content
+tags would do. Needs an engine and the base image: `eval "$(bash scripts/test-services)"`.
+
+Run: `python benchmarks/images_build.py [no-op runs]` (default 5). Removes what it builds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from migrate import api
+from migrate.images import wheelhouse
+from migrate.images.builder import plan_targets
+from migrate.project import open_context
+
+REPO = Path(__file__).resolve().parent.parent
+BASE_IMAGE = os.environ.get("MIGRATE_TEST_BASE_IMAGE", "migrate-test/python:3.11-bookworm")
+
+
+def new_project(root: Path, label: str) -> Path:
+    project = root / label
+    api.init(project, REPO / "examples" / "agents-app", name=f"bench-{secrets.token_hex(4)}")
+    config = project / "migrate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["target"]["base_image"] = BASE_IMAGE
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return project
+
+
+def migrate_build(project: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "migrate", "-C", str(project), "images", "build", "-o", "json"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def docker_cli_build(project: Path) -> float:
+    """The same contexts (wheelhouse included) through `docker build -`, one at a time."""
+    ctx = open_context(project)
+    contexts = []
+    for target in plan_targets(ctx, ctx.inventory.plugins):
+        assert target.context is not None
+        wheels = wheelhouse.resolve(
+            target.plugin.name, target.context.requirements, ctx.state_dir / "wheelhouse"
+        )
+        contexts.append((target.image, target.context.tar(wheels)))
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    started = time.perf_counter()
+    for image, tar in contexts:
+        subprocess.run(
+            ["docker", "build", "-q", "--network", "none", "-t", image, "-"],
+            input=tar,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the CLI's notice that the legacy builder is deprecated
+            env=env,
+        )
+    return time.perf_counter() - started
+
+
+def remove_images(project: Path) -> None:
+    api.images_rollback(project)
+    for image in api.images_list(project).images:
+        subprocess.run(["docker", "rmi", "-f", image.image], check=False, capture_output=True)
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    if not shutil.which("docker"):
+        sys.exit("the docker CLI is needed for the peer measurement")
+    root = Path(tempfile.mkdtemp(prefix="migrate-bench-"))
+    ours, peer = new_project(root, "ours"), new_project(root, "peer")
+    try:
+        # the peer resolves the (shared) wheelhouse first, so neither pays PyPI twice
+        (peer / ".migrate").mkdir(exist_ok=True)
+        (ours / ".migrate").mkdir(exist_ok=True)
+        (ours / ".migrate" / "wheelhouse").symlink_to(peer / ".migrate" / "wheelhouse")
+        started = time.perf_counter()
+        open_ctx = open_context(peer)
+        for target in plan_targets(open_ctx, open_ctx.inventory.plugins):
+            assert target.context is not None
+            wheelhouse.resolve(
+                target.plugin.name, target.context.requirements, peer / ".migrate" / "wheelhouse"
+            )
+        resolve = time.perf_counter() - started
+
+        first_peer = docker_cli_build(peer)
+        first_ours = migrate_build(ours)
+        noop_ours = [migrate_build(ours) for _ in range(runs)]
+        noop_peer = [docker_cli_build(peer) for _ in range(runs)]
+        plugins = len(open_ctx.inventory.plugins)
+        print(f"{plugins} plugins; base image {BASE_IMAGE}; {runs} no-op runs (median)")
+        print(f"resolve requirements (pip wheel, once) {resolve:6.2f} s")
+        print(
+            f"first build   migrate {first_ours:6.2f} s   docker CLI {first_peer:6.2f} s   "
+            f"ratio {first_ours / first_peer:4.2f}x"
+        )
+        ours_noop, peer_noop = statistics.median(noop_ours), statistics.median(noop_peer)
+        print(
+            f"no-op build   migrate {ours_noop:6.2f} s   docker CLI (cached) {peer_noop:6.2f} s   "
+            f"ratio {ours_noop / peer_noop:4.2f}x   ({ours_noop / plugins * 1000:.0f} ms a plugin, "
+            "process start included)"
+        )
+    finally:
+        remove_images(ours)
+        remove_images(peer)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

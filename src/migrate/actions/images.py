@@ -1,0 +1,134 @@
+"""`images`: one container image per plugin (DESIGN 3.7), the same code as `migrate images`.
+
+The plan reads facts: each plugin's context hash and whether the engine has
+that tag ("build X:hash" or "up to date"). `prepare` notes whether the tag
+existed before; the receipt says which tags apply created, so rollback
+removes those and nothing else, even after a half-made change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from migrate.engine.change import Change, Receipt
+
+if TYPE_CHECKING:
+    from docker import APIClient
+
+    from migrate.engine.context import Context
+    from migrate.roadmap import Task
+
+
+class ImagesParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plugins: Annotated[
+        Literal["all"] | list[str],
+        Field(description="`all`, or the names of the plugins to build"),
+    ] = "all"
+    push: Annotated[bool, Field(description="Push each image to target.registry")] = False
+
+
+def _client_or_none() -> APIClient | None:
+    from migrate.images import engine
+    from migrate.images.errors import DockerUnavailableError
+
+    try:
+        return engine.connect()
+    except DockerUnavailableError:
+        return None
+
+
+class ImagesAction:
+    kind: ClassVar[str] = "images"
+    Params: ClassVar[type[BaseModel] | None] = ImagesParams
+    available: ClassVar[bool] = True
+
+    def plan(self, ctx: Context, task: Task) -> list[Change]:
+        from migrate.images import builder, engine, ledger
+
+        params = ImagesParams.model_validate(ctx.expand(task.with_))
+        if params.push:
+            builder.require_registry(ctx)
+        names = None if params.plugins == "all" else params.plugins
+        targets = builder.plan_targets(ctx, builder.select_plugins(ctx, names))
+        client = _client_or_none() if targets else None
+        changes = []
+        for target in targets:
+            data = {"plugin": target.plugin.name, "image": target.image, "push": params.push}
+            resource = f"image:{target.plugin.name}"
+            if target.error is not None:
+                op, summary = "create", f"cannot build: {target.error.message}"
+                data["error"] = target.error.render()
+            elif client is None:
+                op, summary = "create", f"build {target.image} (no Docker engine to ask)"
+            elif not engine.exists(client, target.image):
+                op, summary = "create", f"build {target.image}"
+            elif params.push and not ledger.pushed(ctx.state_dir, target.image):
+                op, summary = "update", f"push {target.image}"
+            else:
+                op, summary = "noop", "up to date"
+            if params.push and op == "create":
+                summary += " and push it"
+            changes.append(
+                Change(
+                    task=task.id,
+                    action=self.kind,
+                    op=op,  # type: ignore[arg-type]
+                    resource=resource,
+                    summary=summary,
+                    data=data,
+                )
+            )
+        return changes
+
+    def prepare(self, ctx: Context, change: Change) -> Receipt:
+        from migrate.images import engine
+
+        image = change.data["image"]
+        existed = bool(image) and engine.exists(engine.connect(), image)
+        return {"plugin": change.data["plugin"], "image": image, "existed": existed}
+
+    def apply(self, ctx: Context, change: Change) -> Receipt:
+        from migrate.images import builder, engine, ledger
+        from migrate.images.errors import PluginImageError
+
+        plugin = ctx.inventory.plugin(change.data["plugin"])
+        if change.data.get("error"):
+            raise PluginImageError(plugin.name, str(change.data["error"]))
+        [target] = builder.plan_targets(ctx, [plugin])
+        if target.image != change.data["image"]:
+            raise PluginImageError(
+                plugin.name,
+                f"changed since the plan (now {target.image})",
+                hint="run the same command again: it plans afresh",
+            )
+        client = engine.connect()
+        if not engine.exists(client, target.image):
+            engine.ensure_base_image(client, ctx.config.target.base_image)
+        try:
+            outcome = builder.build_target(ctx, client, target, push=bool(change.data["push"]))
+        except PluginImageError as exc:
+            if exc.log:
+                ctx.reporter.info(exc.log)
+            raise
+        ledger.record(
+            ctx.state_dir, plugin.name, target.image, created=outcome.built, pushed=outcome.pushed
+        )
+        return {"created": [target.image] if outcome.built else [], "pushed": outcome.pushed}
+
+    def rollback(self, ctx: Context, receipt: Receipt) -> None:
+        from migrate.images import engine, ledger
+
+        created = receipt.get("created")
+        if created is None:  # apply did not finish: remove the tag if it was not there before
+            created = [] if receipt.get("existed", True) else [receipt.get("image")]
+        images = [image for image in created if image]
+        if not images:
+            return
+        client = engine.connect()
+        for image in images:
+            engine.remove(client, image)
+        ledger.forget(ctx.state_dir, set(images))

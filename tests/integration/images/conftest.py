@@ -1,0 +1,158 @@
+"""A real Docker engine, base image and registry (scripts/test-services starts them).
+
+Every project gets a name of its own, so its image repositories are its own;
+teardown removes the containers and images a test made (by label), never the
+base image. Containers run with host networking bound to 127.0.0.1, or with
+no network at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from migrate import api
+from tests.conftest import require_service
+
+BASE_IMAGE = os.environ.get("MIGRATE_TEST_BASE_IMAGE", "migrate-test/python:3.11-bookworm")
+REGISTRY = os.environ.get("MIGRATE_TEST_REGISTRY", "127.0.0.1:5000")
+TEST_LABEL = "io.migrate.test"
+DEADLINE = 60.0  # seconds: a bound on waiting for a container, never a measurement
+SERVICES = 'run `eval "$(bash scripts/test-services)"` first'
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    import docker
+
+    from migrate.images.errors import DockerUnavailableError
+
+    try:
+        from migrate.images import engine
+
+        engine.connect().close()
+    except DockerUnavailableError as exc:
+        require_service("Docker", f"{exc.message}; {SERVICES}")
+    client = docker.from_env(timeout=600)
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        require_service("Docker", f"the base image {BASE_IMAGE} is not in the engine; {SERVICES}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    try:
+        with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5) as response:
+            assert response.status == 200
+    except (OSError, urllib.error.URLError) as exc:
+        require_service("the image registry", f"nothing answers at {REGISTRY}: {exc}; {SERVICES}")
+    return REGISTRY
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One wheelhouse for the session: requirements are resolved once, not per test."""
+    return tmp_path_factory.mktemp("wheelhouse")
+
+
+def set_target(project: Path, **values: str) -> None:
+    config = project / "migrate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["target"].update(values)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def image_project(
+    tmp_path: Path, example_app: Path, docker_client: Any, wheelhouse: Path
+) -> Iterator[Path]:
+    """A project on the example app whose images use the test base image; cleaned up after."""
+    name = f"it-{secrets.token_hex(4)}"
+    directory = tmp_path / "project"
+    api.init(directory, example_app, name=name)
+    set_target(directory, base_image=BASE_IMAGE)
+    (directory / ".migrate").mkdir(exist_ok=True)
+    (directory / ".migrate" / "wheelhouse").symlink_to(wheelhouse)
+    try:
+        yield directory
+    finally:
+        cleanup(docker_client, name)
+
+
+def cleanup(client: Any, project: str) -> None:
+    import docker
+
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={project}"}):
+        container.remove(force=True)
+    label = {"label": f"io.migrate.project={project}"}
+    for image in client.images.list(filters=label):
+        for tag in image.tags:
+            with contextlib.suppress(docker.errors.NotFound):
+                client.images.remove(tag, force=True)
+    # what a failed build leaves: untagged images of its last good step (children first)
+    for _ in range(10):
+        left = client.images.list(all=True, filters=label)
+        if not left:
+            break
+        for image in left:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image.id, force=True)
+
+
+def project_name(project: Path) -> str:
+    name: str = yaml.safe_load((project / "migrate.yaml").read_text())["project"]
+    return name
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def run_plugin(client: Any, image: str, project: str) -> tuple[Any, int]:
+    """Start the image on 127.0.0.1:<free port> with host networking; wait for /healthz."""
+    port = free_port()
+    container = client.containers.run(
+        image,
+        detach=True,
+        network_mode="host",
+        environment={"HOST": "127.0.0.1", "PORT": str(port)},
+        labels={TEST_LABEL: project},
+    )
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        try:
+            status, _ = http("GET", f"http://127.0.0.1:{port}/healthz")
+            if status == 200:
+                return container, port
+        except (OSError, urllib.error.URLError):
+            pass
+        container.reload()
+        if container.status == "exited" or time.monotonic() > deadline:
+            logs = container.logs().decode(errors="replace")
+            raise AssertionError(f"{image} did not answer /healthz ({container.status}):\n{logs}")
+        time.sleep(0.1)  # poll interval, bounded by the deadline above
