@@ -1,0 +1,195 @@
+"""`manifests`: render a task's components, validate them, provision them through Pulumi.
+
+plan: render the task's objects, validate the core ones strictly, and diff
+them against the set last applied for the task (or, when the Pulumi CLI
+and the cluster are reachable, show Pulumi's preview of the phase stack);
+the summary says which of the two it shows. apply: `pulumi up` of the
+phase's stack with the task's new objects, then record them (and the
+blue-green tracks it switched). rollback: put the previous record (and
+tracks) back and `pulumi up` again, or destroy the stack when nothing is
+left in it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from migrate.engine.change import Change, Receipt
+from migrate.manifests.components import ManifestsParams
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from migrate.engine.context import Context
+    from migrate.manifests.model import TaskManifests
+    from migrate.roadmap import Task
+
+
+class RenderedAction:
+    """What the `manifests` and `infra` kinds share: both provision rendered objects."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type[BaseModel] | None]
+    available: ClassVar[bool] = True
+
+    def _render(self, ctx: Context, task: Task) -> tuple[int, TaskManifests, dict[str, Any]]:
+        from migrate.manifests.components import ManifestsParams
+        from migrate.manifests.render import Renderer
+
+        phase, _ = ctx.roadmap.task(task.id)
+        # one renderer per context: a plan renders many tasks over the same facts
+        renderer: Renderer = ctx.__dict__.setdefault("_manifests_renderer", Renderer(ctx))
+        rendered = renderer.render_task(phase.id, task)
+        tracks: dict[str, Any] = {}
+        if task.action == "manifests":
+            params = ManifestsParams.model_validate(ctx.expand(task.with_))
+            if "workloads" in params.components and params.strategy == "blue-green":
+                tracks = {name: t.to_dict() for name, t in renderer.tracks.items()}
+        return phase.id, rendered, tracks
+
+    def plan(self, ctx: Context, task: Task) -> list[Change]:
+        from migrate.manifests import applied
+        from migrate.manifests.validate import validate
+
+        phase, rendered, tracks = self._render(ctx, task)
+        report = validate(rendered.manifests, ctx.config.target.kubernetes_version, required=False)
+        record = applied.load(ctx.state_dir, phase, task.id)
+        difference = applied.diff(rendered, record)
+        switches = _track_switches(ctx, tracks)
+        source = _preview_or_diff(ctx, phase, rendered, difference.summary())
+        if record is None:
+            op = "create"
+        elif difference.changed or switches:
+            op = "update"
+        else:
+            op = "noop"
+        detail_lines = [difference.text] if op != "noop" and difference.text else []
+        detail_lines += [f"~ blue-green: {s}" for s in switches]
+        if report.skipped:
+            detail_lines.append(f"  not schema-checked: {report.skipped}")
+        elif report.not_checked:
+            detail_lines.append(
+                "  not schema-checked (custom resources): "
+                + ", ".join(m.ref for m in report.not_checked)
+            )
+        summary = f"{len(rendered.manifests)} objects, {len(rendered.releases)} Helm releases: "
+        summary += source
+        return [
+            Change(
+                task=task.id,
+                action=self.kind,
+                op=op,  # type: ignore[arg-type]
+                resource=f"k8s:phase-{phase}/{task.id}",
+                summary=summary,
+                data={"phase": phase, "record": rendered.to_record(), "tracks": tracks},
+                detail="\n".join(line for line in detail_lines if line) or None,
+            )
+        ]
+
+    def preflight(self, ctx: Context) -> None:
+        """Refuse before anything is asked or changed when Pulumi or the cluster is not there."""
+        from migrate.infra import cluster
+
+        cluster.require_libraries()
+        cluster.require_cli()
+        cluster.require_cluster(ctx.config.target.kube_context)
+
+    def prepare(self, ctx: Context, change: Change) -> Receipt:
+        from migrate.infra.stack import stack_name
+        from migrate.manifests import applied
+        from migrate.manifests import tracks as tracks_state
+
+        self.preflight(ctx)  # also when the executor runs without `api.apply`
+        phase = int(change.data["phase"])
+        current_tracks = tracks_state.load(ctx.state_dir)
+        return {
+            "phase": phase,
+            "task": change.task,
+            "stack": stack_name(ctx, phase),
+            "previous_record": applied.load(ctx.state_dir, phase, change.task),
+            "previous_tracks": {
+                name: current_tracks.get(name) for name in change.data.get("tracks", {})
+            },
+        }
+
+    def apply(self, ctx: Context, change: Change) -> Receipt:
+        from migrate.infra import stack
+        from migrate.manifests import applied
+        from migrate.manifests import tracks as tracks_state
+
+        phase = int(change.data["phase"])
+        record = change.data["record"]
+        others = [
+            r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != change.task
+        ]
+        result = stack.up(ctx, phase, [*others, record])
+        applied.save(ctx.state_dir, record)
+        if change.data.get("tracks"):
+            tracks_state.save(
+                ctx.state_dir, {**tracks_state.load(ctx.state_dir), **change.data["tracks"]}
+            )
+        return {"up": result.describe()}
+
+    def rollback(self, ctx: Context, receipt: Receipt) -> None:
+        from migrate.infra import stack
+        from migrate.manifests import applied
+        from migrate.manifests import tracks as tracks_state
+
+        phase, task = int(receipt["phase"]), str(receipt["task"])
+        previous = receipt.get("previous_record")
+        others = [r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != task]
+        remaining = [*others, previous] if previous else others
+        if any(r.get("objects") or r.get("releases") for r in remaining):
+            stack.up(ctx, phase, remaining)
+        else:
+            stack.destroy(ctx, phase)
+        if previous:
+            applied.save(ctx.state_dir, previous)
+        else:
+            applied.delete(ctx.state_dir, phase, task)
+        previous_tracks = receipt.get("previous_tracks") or {}
+        if previous_tracks:
+            current = tracks_state.load(ctx.state_dir)
+            for name, value in previous_tracks.items():
+                if value is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = value
+            tracks_state.save(ctx.state_dir, current)
+
+
+class ManifestsAction(RenderedAction):
+    kind: ClassVar[str] = "manifests"
+    Params: ClassVar[type[BaseModel] | None] = ManifestsParams
+
+
+def _track_switches(ctx: Context, tracks: dict[str, Any]) -> list[str]:
+    from migrate.manifests import tracks as tracks_state
+
+    current = tracks_state.load(ctx.state_dir)
+    switches = []
+    for name, track in sorted(tracks.items()):
+        before = current.get(name)
+        if before and before.get("active") != track["active"]:
+            switches.append(
+                f"{name}: Service switches from {before['active']} to {track['active']} "
+                f"({track[track['active']]})"
+            )
+    return switches
+
+
+def _preview_or_diff(ctx: Context, phase: int, rendered: TaskManifests, diff_summary: str) -> str:
+    """Pulumi's preview of the phase stack when it can run, else the manifest diff."""
+    from migrate.infra.cluster import readiness
+
+    reason = readiness(ctx.config.target.kube_context)
+    if reason is None:
+        from migrate.infra import stack
+        from migrate.manifests import applied
+
+        others = [
+            r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != rendered.task
+        ]
+        result = stack.preview(ctx, phase, [*others, rendered.to_record()])
+        return f"Pulumi preview of {result.describe()}"
+    return f"{diff_summary} (diff against the last applied set; no Pulumi preview: {reason})"

@@ -1,0 +1,163 @@
+"""The building blocks a roadmap task can ask for, and their parameters.
+
+A `manifests` task names `components` (istio, workloads, kafka, ...); an
+`infra` task names `resources` (namespace, rbac, ...). Each component is a
+set of Jinja2 templates under templates/k8s and, for operators and the
+monitoring stack, Helm releases with pinned chart versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from migrate.roadmap import Roadmap
+
+Component = Literal[
+    "prometheus",
+    "grafana",
+    "jaeger",
+    "logging",
+    "istio",
+    "ingress-nginx",
+    "workloads",
+    "orchestrator",
+    "workers",
+    "kafka",
+    "hpa",
+    "redis",
+    "elasticsearch",
+    "kibana",
+    "network-policies",
+]
+Resource = Literal["namespace", "resource-quota", "limit-range", "rbac"]
+
+#: component -> templates under templates/k8s, rendered in this order
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "namespace": ("k8s/namespace.yaml.j2",),
+    "resource-quota": ("k8s/resource-quota.yaml.j2",),
+    "limit-range": ("k8s/limit-range.yaml.j2",),
+    "rbac": ("k8s/rbac.yaml.j2",),
+    "prometheus": (),
+    "grafana": (),
+    "jaeger": (),
+    "logging": ("k8s/logging.yaml.j2",),
+    "istio": ("k8s/istio.yaml.j2",),
+    "ingress-nginx": ("k8s/ingress.yaml.j2",),
+    "workloads": ("k8s/plugins.yaml.j2",),
+    "orchestrator": ("k8s/orchestrator.yaml.j2",),
+    "workers": ("k8s/workers.yaml.j2",),
+    "kafka": ("k8s/kafka.yaml.j2",),
+    "hpa": ("k8s/hpa.yaml.j2",),
+    "redis": ("k8s/redis.yaml.j2",),
+    "elasticsearch": ("k8s/analytics.yaml.j2",),
+    "kibana": ("k8s/analytics.yaml.j2",),
+    "network-policies": ("k8s/network-policies.yaml.j2",),
+}
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ManifestsParams(_Params):
+    """`with:` of a `manifests` task (docs/manifests.md)."""
+
+    components: Annotated[list[Component], Field(min_length=1, description="What to render.")]
+    mtls: Annotated[
+        Literal["strict", "permissive"], Field(description="Istio PeerAuthentication mode.")
+    ] = "strict"
+    strategy: Annotated[
+        Literal["blue-green", "rolling"],
+        Field(description="blue-green: two tracks per plugin, the Service selects one."),
+    ] = "blue-green"
+    replicas: Annotated[int, Field(ge=1, le=100, description="Pods per plugin track.")] = 2
+    queue: Annotated[
+        Literal["kafka", "redis"], Field(description="What the workers consume from.")
+    ] = "kafka"
+    topics: Annotated[
+        Literal["from-plugin-events"] | list[str],
+        Field(description="Kafka topics: every plugin.yaml `events` entry, or a list."),
+    ] = "from-plugin-events"
+    min_replicas: Annotated[int, Field(ge=1, description="HPA lower bound.")] = 2
+    max_replicas: Annotated[int, Field(ge=1, description="HPA upper bound.")] = 10
+    target_cpu_percent: Annotated[int, Field(ge=1, le=100, description="HPA CPU target.")] = 70
+    default_deny: Annotated[
+        bool, Field(description="NetworkPolicies: deny everything not explicitly allowed.")
+    ] = True
+    image: Annotated[
+        str | None,
+        Field(description="Orchestrator image; default <registry or project>/orchestrator:latest"),
+    ] = None
+
+
+class InfraParams(_Params):
+    """`with:` of an `infra` task: the cluster ground the other phases stand on."""
+
+    resources: Annotated[list[Resource], Field(min_length=1, description="What to provision.")]
+    namespace: Annotated[
+        str | None,
+        Field(description="The application namespace; must equal target.namespace when set."),
+    ] = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The roadmap-wide picture templates need: which components exist anywhere
+    (the namespace gets Istio's injection label when the mesh comes later) and
+    the knobs of the task that owns each component."""
+
+    components: frozenset[str]
+    mtls: str = "strict"
+    strategy: str = "blue-green"
+    replicas: int = 2
+    queue: str = "kafka"
+    topics: tuple[str, ...] | None = None  # None: from plugin events
+    min_replicas: int = 2
+    max_replicas: int = 10
+    target_cpu_percent: int = 70
+    default_deny: bool = True
+    orchestrator_image: str | None = None
+
+    def has(self, component: str) -> bool:
+        return component in self.components
+
+
+def task_components(action: str, with_: dict[str, object]) -> tuple[str, ...]:
+    if action == "infra":
+        return tuple(InfraParams.model_validate(with_).resources)
+    return tuple(ManifestsParams.model_validate(with_).components)
+
+
+def roadmap_options(roadmap: Roadmap, expand: Callable[[Any], Any]) -> Options:
+    """The options of the whole roadmap; `expand` renders `{{ ... }}` in `with:` values."""
+    components: set[str] = set()
+    knobs: dict[str, object] = {}
+    for _, task in roadmap.tasks():
+        if task.action == "infra":
+            components.update(InfraParams.model_validate(expand(task.with_)).resources)
+        elif task.action == "manifests":
+            params = ManifestsParams.model_validate(expand(task.with_))
+            components.update(params.components)
+            owned = set(params.components)
+            if "istio" in owned:
+                knobs["mtls"] = params.mtls
+            if "workloads" in owned:
+                knobs["strategy"], knobs["replicas"] = params.strategy, params.replicas
+            if "workers" in owned:
+                knobs["queue"] = params.queue
+            if "kafka" in owned and params.topics != "from-plugin-events":
+                knobs["topics"] = tuple(params.topics)
+            if "hpa" in owned:
+                knobs["min_replicas"] = params.min_replicas
+                knobs["max_replicas"] = max(params.max_replicas, params.min_replicas)
+                knobs["target_cpu_percent"] = params.target_cpu_percent
+            if "network-policies" in owned:
+                knobs["default_deny"] = params.default_deny
+            if "orchestrator" in owned and params.image:
+                knobs["orchestrator_image"] = params.image
+    return Options(components=frozenset(components), **knobs)  # type: ignore[arg-type]

@@ -1,0 +1,314 @@
+"""Render the roadmap's `manifests` and `infra` tasks into Kubernetes objects.
+
+Each component's templates (templates/k8s, the project's own templates/ k8s
+first) render to a YAML stream; every document becomes one `Manifest`, which
+is written to its own file with sorted keys, so two renders of the same
+input are byte-identical and a changed input gives a small diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import UserError
+from migrate.manifests import tracks as tracks_state
+from migrate.manifests.components import (
+    TEMPLATES,
+    Options,
+    roadmap_options,
+    task_components,
+)
+from migrate.manifests.helm import releases_for
+from migrate.manifests.images import image_prefix, plugin_image
+from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests, TaskManifests
+from migrate.manifests.naming import plugin_label
+
+if TYPE_CHECKING:
+    from migrate.engine.context import Context
+    from migrate.roadmap import Task
+
+RENDERED_ACTIONS = ("manifests", "infra")
+DATABASE_SECRET_KEY = "url"
+
+
+class ManifestError(UserError):
+    """A template renders something that is not a valid Kubernetes object."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names objects refer to each other by (one place, so they agree)."""
+
+    project: str
+    namespace: str
+
+    @property
+    def database_secret(self) -> str:
+        return f"{self.project}-database"
+
+    @property
+    def orchestrator(self) -> str:
+        return f"{self.project}-orchestrator"
+
+    @property
+    def kafka(self) -> str:
+        return f"{self.project}-events"
+
+    @property
+    def cache(self) -> str:
+        return f"{self.project}-cache"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.project}-queue"
+
+    @property
+    def analytics(self) -> str:
+        return f"{self.project}-analytics"
+
+    @property
+    def ingress(self) -> str:
+        return f"{self.project}-plugins"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "project": self.project,
+            "namespace": self.namespace,
+            "database_secret": self.database_secret,
+            "database_secret_key": DATABASE_SECRET_KEY,
+            "orchestrator": self.orchestrator,
+            "kafka": self.kafka,
+            "kafka_bootstrap": f"{self.kafka}-kafka-bootstrap.{self.namespace}.svc:9092",
+            "cache": self.cache,
+            "queue": self.queue,
+            "analytics": self.analytics,
+            "ingress": self.ingress,
+        }
+
+
+class Renderer:
+    """Renders tasks of one project; reads facts (inventory, tracks), changes nothing."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.names = Names(ctx.config.project, ctx.config.target.namespace)
+
+    @cached_property
+    def options(self) -> Options:
+        return roadmap_options(self.ctx.roadmap, self.ctx.expand)
+
+    @cached_property
+    def current_tracks(self) -> dict[str, dict[str, Any]]:
+        return tracks_state.load(self.ctx.state_dir)
+
+    @cached_property
+    def tracks(self) -> dict[str, tracks_state.Track]:
+        """Per plugin: the tracks `apply` would leave (render shows that state)."""
+        return {
+            plugin["name"]: tracks_state.next_track(
+                self.current_tracks.get(plugin["name"]), plugin["image"]
+            )
+            for plugin in self._plugin_facts
+        }
+
+    @cached_property
+    def _plugin_facts(self) -> list[dict[str, Any]]:
+        facts = []
+        for plugin in self.ctx.inventory.plugins:
+            events = plugin.manifest.events
+            facts.append(
+                {
+                    "name": plugin.name,
+                    "label": plugin_label(plugin.name),
+                    "image": plugin_image(self.ctx, plugin),
+                    "version": plugin.version or "",
+                    "description": plugin.manifest.description,
+                    "entrypoint": plugin.entrypoint,
+                    "consumes": list(events.consumes),
+                    "produces": list(events.produces),
+                }
+            )
+        return facts
+
+    @cached_property
+    def plugins(self) -> list[dict[str, Any]]:
+        """What templates see of each plugin: names, image, events, tracks."""
+        result = []
+        for fact in self._plugin_facts:
+            track = self.tracks[fact["name"]]
+            result.append(
+                {
+                    **fact,
+                    "worker": plugin_label(fact["name"], "worker"),
+                    "tracks": [
+                        {"name": t, "deployment": plugin_label(fact["name"], t), "image": image}
+                        for t, image in sorted(track.images.items())
+                    ],
+                    "active_track": track.active,
+                    "active_deployment": plugin_label(fact["name"], track.active),
+                }
+            )
+        return result
+
+    @cached_property
+    def topics(self) -> list[dict[str, str]]:
+        from migrate.manifests.naming import topic_resource_name
+
+        if self.options.topics is not None:
+            names = sorted(set(self.options.topics))
+        else:
+            names = sorted({e for p in self._plugin_facts for e in p["consumes"] + p["produces"]})
+        return [{"topic": t, "name": topic_resource_name(t)} for t in names]
+
+    def _orchestrator_image(self) -> str:
+        if self.options.orchestrator_image:
+            return self.options.orchestrator_image
+        prefix = image_prefix(self.ctx.config.target.registry, self.ctx.config.project)
+        return f"{prefix}/orchestrator:latest"
+
+    def render_task(self, phase: int, task: Task) -> TaskManifests:
+        components = task_components(task.action, self.ctx.expand(task.with_))
+        if task.action == "infra":
+            wanted = self.ctx.expand(task.with_).get("namespace")
+            if wanted and wanted != self.names.namespace:
+                raise ManifestError(
+                    f"task {task.id}: namespace {wanted!r} differs from target.namespace "
+                    f"{self.names.namespace!r}",
+                    hint="drop `namespace` from the task's `with:` or make the two agree",
+                )
+        templates: list[str] = []
+        releases: list[HelmRelease] = []
+        variables = self.ctx.variables
+        for component in components:
+            for template in TEMPLATES[component]:
+                if template not in templates:
+                    templates.append(template)
+            for release in releases_for(component, self.options, variables):
+                releases.append(
+                    HelmRelease(**{**release.__dict__, "phase": phase, "task": task.id})
+                )
+        manifests: list[Manifest] = []
+        for template in templates:
+            text = self.ctx.render(
+                template,
+                task=task,
+                components=set(components),
+                options=self.options,
+                names=self.names.to_dict(),
+                plugins=self.plugins,
+                topics=self.topics,
+                orchestrator_image=self._orchestrator_image(),
+            )
+            component = next(c for c in components if template in TEMPLATES[c])
+            manifests.extend(self._parse(text, template, phase, task.id, component))
+        return TaskManifests(
+            phase=phase,
+            task=task.id,
+            components=components,
+            manifests=tuple(manifests),
+            releases=tuple(releases),
+        )
+
+    def _parse(
+        self, text: str, template: str, phase: int, task: str, component: str
+    ) -> Iterable[Manifest]:
+        import yaml
+
+        try:
+            documents = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            raise ManifestError(
+                f"template {template!r} did not render valid YAML: {exc}",
+                hint="fix the template (the project's templates/ overrides the packaged one)",
+            ) from None
+        for index, document in enumerate(documents, start=1):
+            if document is None:
+                continue
+            metadata = document.get("metadata") if isinstance(document, dict) else None
+            if (
+                not isinstance(document, dict)
+                or not document.get("apiVersion")
+                or not document.get("kind")
+                or not isinstance(metadata, dict)
+                or not metadata.get("name")
+            ):
+                raise ManifestError(
+                    f"template {template!r}, document {index}: not a Kubernetes object "
+                    "(apiVersion, kind and metadata.name are required)",
+                )
+            yield Manifest(
+                phase=phase,
+                task=task,
+                component=component,
+                template=template,
+                obj=document,
+                app_namespace=self.names.namespace,
+            )
+
+    def render(
+        self, phases: list[int] | None = None, tasks: set[str] | None = None
+    ) -> list[PhaseManifests]:
+        """Render the given phases (default all), or only the `tasks` among them."""
+        result = []
+        selected = (
+            [self.ctx.roadmap.phase(n) for n in phases] if phases else self.ctx.roadmap.phases
+        )
+        for phase in selected:
+            rendered = tuple(
+                self.render_task(phase.id, task)
+                for task in phase.tasks
+                if task.action in RENDERED_ACTIONS and (tasks is None or task.id in tasks)
+            )
+            result.append(PhaseManifests(phase=phase.id, tasks=rendered))
+        _check_unique([m for p in result for m in p.manifests])
+        return result
+
+
+def _check_unique(manifests: list[Manifest]) -> None:
+    seen: dict[tuple[str, str, str | None, str], Manifest] = {}
+    files: dict[tuple[int, str], Manifest] = {}
+    for manifest in manifests:
+        key = (manifest.group, manifest.kind, manifest.namespace, manifest.name)
+        other = seen.get(key) or files.get((manifest.phase, manifest.filename))
+        if other is not None:
+            raise ManifestError(
+                f"{manifest.ref} is rendered twice: by task {other.task} ({other.template}) "
+                f"and by task {manifest.task} ({manifest.template})",
+                hint="one object belongs to one task; remove the component from one of them",
+            )
+        seen[key] = manifest
+        files[(manifest.phase, manifest.filename)] = manifest
+
+
+def render_project(
+    ctx: Context, phases: list[int] | None = None, tasks: set[str] | None = None
+) -> list[PhaseManifests]:
+    return Renderer(ctx).render(phases, tasks)
+
+
+def write(phases: list[PhaseManifests], out_dir: Path) -> list[Path]:
+    """Write `out_dir/phase-N/<file>` per object and `helm/<release>.yaml` per release.
+
+    A phase directory is owned by render: YAML files left from an earlier
+    render that are no longer produced are removed, so the directory is
+    exactly what `kubectl apply -f` or Argo CD should see.
+    """
+    written: list[Path] = []
+    for phase in phases:
+        directory = out_dir / f"phase-{phase.phase}"
+        wanted = {m.filename: m.text for m in phase.manifests}
+        wanted.update({r.filename: r.text for r in phase.releases})
+        for stale in [*directory.glob("*.yaml"), *directory.glob("helm/*.yaml")]:
+            if stale.relative_to(directory).as_posix() not in wanted:
+                stale.unlink()
+        for filename, text in sorted(wanted.items()):
+            path = directory / filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
