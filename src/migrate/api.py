@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from migrate.errors import NotAvailableError, RefusedError, UserError
 from migrate.reporting import Reporter
@@ -197,6 +197,7 @@ def apply(
             _require_done(ctx.roadmap.phase(phase - 1), ctx)
         the_plan = build_plan(ctx, [phase], only)
         refuse_unavailable(the_plan)
+        preflight(ctx, the_plan)
         if not the_plan.has_changes:
             assert ctx.journal is not None
             for phase_plan in the_plan.phases:  # applied, with nothing to change
@@ -440,16 +441,9 @@ def _inventory(project_dir: Path, config: Any) -> Inventory:
 NOT_YET: dict[str, str] = {
     "verify": "run every check of the phase's tasks through testinfra and record which tasks "
     "are done",
-    "render": "render the Kubernetes manifests of each phase from templates/k8s",
     "ci": "validate the roadmap, write the JSON plan and JUnit report, and exit 0/1/2 for "
     "pipelines",
     "report": "write the architecture blueprint with every task ticked from verified status",
-    "images build": "build one container image per plugin with Docker",
-    "images list": "list the images built for the project",
-    "images rollback": "remove the image tags that builds created",
-    "infra preview": "show what Pulumi would change in the cluster",
-    "infra up": "provision the phase's resources through Pulumi",
-    "infra destroy": "destroy the phase's Pulumi stack",
 }
 
 
@@ -458,4 +452,217 @@ def not_available(verb: str) -> NotAvailableError:
     return NotAvailableError(
         f"`migrate {verb}` is not available in this version of migrate yet",
         hint=f"when it is, it will {NOT_YET[verb]}",
+    )
+
+
+# --- images (DESIGN 3.7): thin wrappers over migrate.images.verbs ---------------------
+
+if TYPE_CHECKING:
+    from migrate.images.verbs import BuildResult, ImageList
+    from migrate.images.verbs import RollbackResult as ImagesRollbackResult
+
+
+def images_build(
+    project_dir: Path,
+    plugins: list[str] | None = None,
+    *,
+    push: bool = False,
+    jobs: int | None = None,
+    reporter: Reporter | None = None,
+) -> BuildResult:
+    """Build each plugin's image unless the engine has its tag; push with `push`.
+
+    A plugin that fails is reported in the result (with its build log) while the
+    others still build: check `result.failures` / `result.error()`.
+    """
+    from migrate.images import verbs
+
+    return verbs.build(project_dir, plugins, push=push, jobs=jobs, reporter=reporter)
+
+
+def images_list(project_dir: Path, plugins: list[str] | None = None) -> ImageList:
+    """The project's images in the Docker engine."""
+    from migrate.images import verbs
+
+    return verbs.list_images(project_dir, plugins)
+
+
+def images_rollback(
+    project_dir: Path, plugins: list[str] | None = None, *, reporter: Reporter | None = None
+) -> ImagesRollbackResult:
+    """Remove the image tags that `images build` created (and only those)."""
+    from migrate.images import verbs
+
+    return verbs.rollback(project_dir, plugins, reporter=reporter)
+
+
+# --- manifests and infra (issue 5): thin wrappers over migrate.manifests, migrate.infra --
+
+if TYPE_CHECKING:
+    from migrate.manifests.model import PhaseManifests
+    from migrate.manifests.validate import ValidationReport
+
+DEFAULT_RENDER_DIR = Path("manifests")
+
+
+def preflight(ctx: Any, the_plan: Plan) -> None:
+    """Before anything is asked or changed: each action kind with pending changes checks
+    what it needs (a `preflight(ctx)` method: the Pulumi CLI, the cluster)."""
+    from migrate.actions import registry
+
+    kinds = {t.task.action for p in the_plan.phases for t in p.tasks if t.pending}
+    for kind in sorted(kinds):
+        check = getattr(registry.get(kind), "preflight", None)
+        if check is not None:
+            check(ctx)
+
+
+InfraVerb = Literal["preview", "up", "destroy"]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    out_dir: Path
+    phases: list[PhaseManifests]
+    files: list[Path]
+    validation: ValidationReport
+    diagram: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "out": str(self.out_dir),
+            "phases": [
+                {
+                    "id": p.phase,
+                    "dir": str(self.out_dir / f"phase-{p.phase}"),
+                    "objects": [
+                        {
+                            "file": m.filename,
+                            "apiVersion": m.api_version,
+                            "kind": m.kind,
+                            "name": m.name,
+                            "namespace": m.namespace,
+                            "task": m.task,
+                        }
+                        for m in p.manifests
+                    ],
+                    "helm_releases": [
+                        {"file": r.filename, "name": r.name, "chart": r.chart, "version": r.version}
+                        for r in p.releases
+                    ],
+                }
+                for p in self.phases
+            ],
+            "validation": self.validation.to_dict(),
+            "diagram": str(self.diagram) if self.diagram else None,
+        }
+
+
+def render(
+    project_dir: Path,
+    phase: int | None = None,
+    *,
+    out: Path | None = None,
+    diagram: bool = False,
+) -> RenderResult:
+    """Render, validate and write the manifests of each phase to `out/phase-N/`.
+
+    Needs no cluster and no Pulumi. `out` defaults to `manifests/` in the
+    project; `diagram` also writes `out/architecture.md` (Mermaid).
+    """
+    from migrate.manifests.diagram import mermaid
+    from migrate.manifests.render import render_project, write
+    from migrate.manifests.validate import validate
+    from migrate.project import open_context
+
+    ctx = open_context(project_dir)
+    phases = render_project(ctx, [phase] if phase else None)
+    report = validate(
+        [m for p in phases for m in p.manifests], ctx.config.target.kubernetes_version
+    )
+    out_dir = out if out is not None else project_dir / DEFAULT_RENDER_DIR
+    files = write(phases, out_dir)
+    picture = None
+    if diagram:
+        picture = out_dir / "architecture.md"
+        picture.write_text(
+            "# Target architecture\n\nDrawn by `migrate render --diagram` from the rendered "
+            "objects.\n\n```mermaid\n" + mermaid(phases) + "```\n",
+            encoding="utf-8",
+        )
+    return RenderResult(
+        out_dir=out_dir, phases=phases, files=files, validation=report, diagram=picture
+    )
+
+
+@dataclass(frozen=True)
+class InfraResult:
+    verb: str
+    phase: int
+    stack: str
+    summary: dict[str, int]
+    outputs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "verb": self.verb,
+            "phase": self.phase,
+            "stack": self.stack,
+            "summary": self.summary,
+            "outputs": self.outputs,
+        }
+
+
+def infra(
+    project_dir: Path,
+    verb: InfraVerb,
+    phase: int,
+    *,
+    confirm: Callable[[], bool] | None = None,
+    reporter: Reporter | None = None,
+) -> InfraResult | None:
+    """`preview`, `up` or `destroy` the Pulumi stack of `phase` (all its rendered tasks).
+
+    `up` records what it applied, so `plan` then shows no change; `destroy`
+    forgets it. Raises a `UserError` saying how to fix it when the Pulumi CLI
+    or the cluster is not there (checked before `confirm` is asked); None when
+    `confirm` declined.
+    """
+    from migrate.infra import cluster, stack
+    from migrate.manifests import applied
+    from migrate.manifests.render import render_project
+    from migrate.manifests.validate import validate
+    from migrate.project import open_context
+    from migrate.state.lock import ProjectLock
+
+    ctx = open_context(project_dir, reporter)
+    ctx.roadmap.phase(phase)
+    cluster.require_libraries()
+    cluster.require_cli()
+    cluster.require_cluster(ctx.config.target.kube_context)
+    if confirm is not None and not confirm():
+        return None
+    with ProjectLock(ctx.state_dir, f"infra {verb} --phase {phase}"):
+        if verb == "destroy":
+            result = stack.destroy(ctx, phase)
+            for record in applied.phase_records(ctx.state_dir, phase):
+                applied.delete(ctx.state_dir, phase, str(record["task"]))
+        else:
+            (rendered,) = render_project(ctx, [phase])
+            validate(rendered.manifests, ctx.config.target.kubernetes_version)
+            records = [t.to_record() for t in rendered.tasks]
+            if verb == "preview":
+                result = stack.preview(ctx, phase, records)
+            else:
+                result = stack.up(ctx, phase, records)
+                for record in records:
+                    applied.save(ctx.state_dir, record)
+    return InfraResult(
+        verb=verb,
+        phase=phase,
+        stack=result.stack,
+        summary=result.summary,
+        outputs=result.outputs,
     )

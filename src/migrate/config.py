@@ -30,6 +30,34 @@ class Source(_Model):
     ]
 
 
+class Monitoring(_Model):
+    """Observability of the rendered workloads (phase 1 installs the stack)."""
+
+    operator: Annotated[
+        bool,
+        Field(
+            description="Render a ServiceMonitor per workload (needs the Prometheus operator, "
+            "which phase 1 installs with kube-prometheus-stack)."
+        ),
+    ] = True
+    namespace: Annotated[
+        str, Field(description="Namespace of the monitoring stack (Helm releases).")
+    ] = "monitoring"
+    otlp_endpoint: Annotated[
+        str,
+        Field(description="OpenTelemetry (OTLP gRPC) endpoint the workloads send traces to."),
+    ] = "http://jaeger-collector.monitoring.svc:4317"
+
+
+class Ingress(_Model):
+    """The nginx Ingress that routes `/plugins/<name>` to each plugin."""
+
+    host: Annotated[
+        str | None, Field(description="Host name of the Ingress rule; none matches any host.")
+    ] = None
+    class_name: Annotated[str, Field(description="IngressClass of the nginx controller.")] = "nginx"
+
+
 class Target(_Model):
     """Where the application goes."""
 
@@ -54,6 +82,20 @@ class Target(_Model):
     kube_context: Annotated[
         str | None, Field(description="kubectl context of the target cluster. Optional.")
     ] = None
+    kubernetes_version: Annotated[
+        str,
+        Field(
+            description="Kubernetes version the manifests must be valid for (major.minor); "
+            "they are also checked against the newest version the schema library knows.",
+            pattern=r"^\d+\.\d+$",
+        ),
+    ] = "1.30"
+    monitoring: Annotated[
+        Monitoring, Field(description="Observability settings of the rendered workloads.")
+    ] = Monitoring()
+    ingress: Annotated[Ingress, Field(description="The nginx Ingress in front of the plugins.")] = (
+        Ingress()
+    )
 
     @field_validator("namespace")
     @classmethod

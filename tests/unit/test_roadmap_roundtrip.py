@@ -15,11 +15,6 @@ from migrate.yamlfile import parse
 
 SLUG = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}", fullmatch=True)
 TEXT = st.text(max_size=30)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-    max_leaves=8,
-)
 CHECKS = st.one_of(
     st.builds(lambda p, c: {"file": {"path": p, "contains": c}}, TEXT, TEXT),
     st.builds(lambda r, rc: {"command": {"run": r, "rc": rc}}, TEXT, st.integers(0, 255)),
@@ -70,8 +65,27 @@ def roadmaps(draw: st.DrawFn) -> Roadmap:
                 params: dict[str, Any] = {"files": [{"template": draw(TEXT), "path": draw(SLUG)}]}
             elif action == "manual":
                 params = {}
-            else:
-                params = draw(st.dictionaries(TEXT, JSON, max_size=3))
+            elif action == "images":
+                params = {"plugins": "all", "push": draw(st.booleans())}
+            elif action == "manifests":
+                params = {
+                    "components": draw(
+                        st.lists(
+                            st.sampled_from(["istio", "kafka", "hpa"]), min_size=1, unique=True
+                        )
+                    )
+                }
+            elif action == "infra":
+                params = {
+                    "resources": draw(
+                        st.lists(st.sampled_from(["namespace", "rbac"]), min_size=1, unique=True)
+                    )
+                }
+            else:  # data
+                params = {
+                    "datasets": draw(st.just("all") | st.lists(TEXT, max_size=3)),
+                    "backup": {"before_load": draw(st.booleans()), "dir": draw(TEXT)},
+                }
             earlier = ids[:index]
             tasks.append(
                 {

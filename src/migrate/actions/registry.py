@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 _IMPLEMENTATIONS: dict[str, str] = {
     "manual": "migrate.actions.manual:ManualAction",
     "files": "migrate.actions.files:FilesAction",
-    "manifests": "migrate.actions.unavailable:ManifestsAction",
-    "infra": "migrate.actions.unavailable:InfraAction",
-    "images": "migrate.actions.unavailable:ImagesAction",
-    "data": "migrate.actions.unavailable:DataAction",
+    "manifests": "migrate.actions.manifests:ManifestsAction",
+    "infra": "migrate.actions.infra:InfraAction",
+    "images": "migrate.actions.images:ImagesAction",
+    "data": "migrate.actions.data:DataAction",
 }
 _cache: dict[str, Action] = {}
 

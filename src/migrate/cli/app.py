@@ -133,7 +133,7 @@ def root(
 
 
 def _register() -> None:
-    from migrate.cli import apply, data, images, infra, init, later, plan, status
+    from migrate.cli import apply, data, images, infra, init, later, plan, render, status
 
     app.command("init")(init.init)
     app.command("plan")(plan.plan)
@@ -141,7 +141,7 @@ def _register() -> None:
     app.command("rollback")(apply.rollback)
     app.command("verify")(later.verify)
     app.command("status")(status.status)
-    app.command("render")(later.render)
+    app.command("render")(render.render)
     app.command("ci")(later.ci)
     app.command("report")(later.report)
     app.add_typer(data.app, name="data")

@@ -1,31 +1,117 @@
-"""`migrate infra`: provision through the Pulumi Automation API (not available yet)."""
+"""`migrate infra`: preview, up and destroy a phase's stack through the Pulumi Automation API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Annotated
+
 import typer
 
-from migrate.cli.common import PhaseOption
-from migrate.cli.later import _refuse
+from migrate.cli.common import OutputOption, json_mode, project_dir
+from migrate.cli.output import Output
 
 app = typer.Typer(
-    help="Provision the cluster's resources through Pulumi (not available yet).",
+    help="Provision a phase's resources through the Pulumi Automation API "
+    "(one stack per phase; needs the pulumi CLI and a reachable cluster).",
     no_args_is_help=True,
 )
 
+PhaseOption = Annotated[
+    int | None,
+    typer.Option("--phase", min=1, help="The phase whose stack to use.", metavar="N"),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")
+]
+
+
+def _run(
+    ctx: typer.Context, verb: str, phase: int | None, output: Output, yes: bool = True
+) -> None:
+    from migrate import api
+    from migrate.cli.output import ConsoleReporter, out, print_json
+    from migrate.errors import UserError
+
+    as_json = json_mode(output)
+    directory = project_dir(ctx)
+    if phase is None:
+        if verb != "preview":
+            raise UserError(
+                f"`migrate infra {verb}` needs the phase: --phase N",
+                hint="`migrate status` lists the phases",
+            )
+        from migrate.project import load
+
+        phases = [p.id for p in load(directory)[1].phases]
+    else:
+        phases = [phase]
+    documents = []
+    for number in phases:
+        reporter = ConsoleReporter()
+        try:
+            result = api.infra(
+                directory,
+                verb,  # type: ignore[arg-type]
+                number,
+                confirm=None if yes else _asker(verb, number, as_json),
+                reporter=reporter,
+            )
+        finally:
+            reporter.close()
+        if result is None:
+            raise typer.Exit(1)
+        documents.append(result.to_dict())
+        if not as_json:
+            counts = ", ".join(f"{n} {op}" for op, n in sorted(result.summary.items()) if n)
+            out().print(f"stack {result.stack}: {verb} {counts or 'no changes'}")
+    if as_json:
+        print_json({"version": 1, "stacks": documents})
+
+
+def _asker(verb: str, phase: int, as_json: bool) -> Callable[[], bool]:
+    def ask() -> bool:
+        from migrate.cli.output import interactive
+        from migrate.errors import RefusedError
+
+        if as_json or not interactive():
+            raise RefusedError(
+                "confirmation needed, and there is no terminal to ask on",
+                hint="review `migrate infra preview`, then pass --yes",
+            )
+        question = {
+            "up": f"Provision phase {phase} through Pulumi?",
+            "destroy": f"Destroy every resource of phase {phase}'s stack?",
+        }[verb]
+        return typer.confirm(question, default=False, err=True)
+
+    return ask
+
 
 @app.command("preview")
-def preview(phase: PhaseOption = None) -> None:
-    """Show what Pulumi would change (not available yet)."""
-    _refuse("infra preview")
+def preview(
+    ctx: typer.Context, phase: PhaseOption = None, output: OutputOption = Output.table
+) -> None:
+    """Show what Pulumi would change for a phase's rendered objects (default: every phase)."""
+    _run(ctx, "preview", phase, output)
 
 
 @app.command("up")
-def up(phase: PhaseOption = None) -> None:
-    """Provision a phase's resources (not available yet)."""
-    _refuse("infra up")
+def up(
+    ctx: typer.Context,
+    phase: PhaseOption = None,
+    yes: YesOption = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Provision a phase's rendered objects and Helm releases (its stack)."""
+    _run(ctx, "up", phase, output, yes)
 
 
 @app.command("destroy")
-def destroy(phase: PhaseOption = None) -> None:
-    """Destroy a phase's stack (not available yet)."""
-    _refuse("infra destroy")
+def destroy(
+    ctx: typer.Context,
+    phase: PhaseOption = None,
+    yes: YesOption = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Destroy a phase's stack: delete everything it provisioned."""
+    _run(ctx, "destroy", phase, output, yes)

@@ -32,16 +32,6 @@ def verify(
     _refuse("verify")
 
 
-def render(
-    phase: PhaseOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Directory to write into.", metavar="DIR")
-    ] = None,
-) -> None:
-    """Render each phase's Kubernetes manifests (not available yet)."""
-    _refuse("render")
-
-
 def ci(
     phase: PhaseOption = None,
     junit_xml: JunitOption = None,
