@@ -196,7 +196,6 @@ def apply(
         if phase > 1 and not force:
             _require_done(ctx.roadmap.phase(phase - 1), ctx)
         the_plan = build_plan(ctx, [phase], only)
-        refuse_unavailable(the_plan)
         preflight(ctx, the_plan)
         if not the_plan.has_changes:
             assert ctx.journal is not None
@@ -208,22 +207,6 @@ def apply(
             return ApplyResult(plan=the_plan, run=None, confirmed=False)
         run = apply_plan(ctx, the_plan)
     return ApplyResult(plan=the_plan, run=run, confirmed=True)
-
-
-def refuse_unavailable(the_plan: Plan) -> None:
-    """Refuse, before anything is asked or changed, a plan with tasks this version cannot apply."""
-    names = [t.task.id for p in the_plan.phases for t in p.tasks if not t.available and t.pending]
-    if names:
-        available = [t.task.id for p in the_plan.phases for t in p.tasks if t.available]
-        hint = (
-            "apply the others with " + " ".join(f"--only {n}" for n in available)
-            if available
-            else "wait for a version of migrate that implements them"
-        )
-        raise NotAvailableError(
-            f"this version of migrate cannot apply task(s) {', '.join(names)} yet",
-            hint=hint,
-        )
 
 
 def _require_done(previous: Any, ctx: Any) -> None:

@@ -48,7 +48,6 @@ class CountingAction:
 
     kind: ClassVar[str] = "manual"
     Params: ClassVar[Any] = None
-    available: ClassVar[bool] = True
     calls: ClassVar[list[str]] = []
     undone: ClassVar[list[str]] = []
     fail_on: ClassVar[set[str]] = set()

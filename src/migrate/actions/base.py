@@ -16,8 +16,6 @@ class Action(Protocol):
     kind: ClassVar[str]
     #: pydantic model of the task's `with` parameters, or None when free-form
     Params: ClassVar[type[BaseModel] | None]
-    #: False for kinds this version can plan about but not apply
-    available: ClassVar[bool]
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         """What applying `task` would change. Pure: reads facts, changes nothing."""

@@ -52,7 +52,6 @@ class DataParams(BaseModel):
 class DataAction:
     kind: ClassVar[str] = "data"
     Params: ClassVar[type[BaseModel] | None] = DataParams
-    available: ClassVar[bool] = True
 
     def _params(self, ctx: Context, task: Task) -> DataParams:
         return DataParams.model_validate(ctx.expand(task.with_))

@@ -69,7 +69,6 @@ def _sha256(data: bytes) -> str:
 class FilesAction:
     kind: ClassVar[str] = "files"
     Params: ClassVar[type[BaseModel] | None] = FilesParams
-    available: ClassVar[bool] = True
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         params = FilesParams.model_validate(ctx.expand(task.with_))

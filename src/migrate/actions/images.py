@@ -44,7 +44,6 @@ def _client_or_none() -> APIClient | None:
 class ImagesAction:
     kind: ClassVar[str] = "images"
     Params: ClassVar[type[BaseModel] | None] = ImagesParams
-    available: ClassVar[bool] = True
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.images import builder, engine, ledger

@@ -30,7 +30,6 @@ class RenderedAction:
 
     kind: ClassVar[str]
     Params: ClassVar[type[BaseModel] | None]
-    available: ClassVar[bool] = True
 
     def _render(self, ctx: Context, task: Task) -> tuple[int, TaskManifests, dict[str, Any]]:
         from migrate.manifests.components import ManifestsParams

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 class ManualAction:
     kind: ClassVar[str] = "manual"
     Params: ClassVar[type[BaseModel] | None] = None
-    available: ClassVar[bool] = True
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         checks = len(task.checks)

@@ -56,8 +56,6 @@ def print_plan(result: Plan) -> None:
         for task_plan in phase_plan.tasks:
             task = task_plan.task
             notes: list[str] = [task.action]
-            if not task_plan.available:
-                notes.append("[yellow]not available yet[/]")
             if task_plan.done:
                 notes.append("[green]done[/]")
             console.print(f"  [bold]{task.id}[/] {escape(task.title)} [dim]({', '.join(notes)})[/]")

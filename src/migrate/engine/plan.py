@@ -20,7 +20,6 @@ class TaskPlan:
     task: Task
     changes: tuple[Change, ...]
     done: bool  # all its checks passed at the last verify
-    available: bool  # this version can apply its action
 
     @property
     def pending(self) -> tuple[Change, ...]:
@@ -32,7 +31,6 @@ class TaskPlan:
             "title": self.task.title,
             "action": self.task.action,
             "done": self.done,
-            "available": self.available,
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -86,9 +84,7 @@ def plan_task(ctx: Context, phase: Phase, task: Task, done: bool) -> TaskPlan:
 
     action = registry.get(task.action)
     changes = tuple(action.plan(ctx, task))
-    return TaskPlan(
-        phase=phase.id, task=task, changes=changes, done=done, available=action.available
-    )
+    return TaskPlan(phase=phase.id, task=task, changes=changes, done=done)
 
 
 def build_plan(

@@ -219,7 +219,8 @@ class Renderer:
         import yaml
 
         try:
-            documents = list(yaml.safe_load_all(text))
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            documents = list(yaml.load_all(text, Loader=loader))
         except yaml.YAMLError as exc:
             raise ManifestError(
                 f"template {template!r} did not render valid YAML: {exc}",

@@ -103,8 +103,9 @@ def _validate_cached(text: str, version: str) -> str | None:
     import yaml
 
     library = _library()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        library.validate(yaml.safe_load(text), version, strict=True)
+        library.validate(yaml.load(text, Loader=loader), version, strict=True)
     except library.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
         return f"{where}: {exc.message}"
