@@ -52,7 +52,7 @@ def generate(directory: Path, records: int, files: int) -> int:
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -97,6 +97,11 @@ def main() -> None:
         ).stdout.strip()
         assert count == str(records), f"loaded {count} of {records}"
 
+        times["migrate data load, nothing changed"] = timed(
+            [*MIGRATE, "-C", str(project), "data", "load"], env
+        )
+        noop_many = many_files(root, url)
+
         if shutil.which("pgloader"):
             times["pgloader (csv)"] = pgloader(root, data, url, psql)
         else:
@@ -105,7 +110,26 @@ def main() -> None:
     peer = times["psql \\copy"]
     for name, seconds in times.items():
         rate = records / seconds
-        print(f"{name:20} {seconds:7.2f} s   {seconds / peer:5.2f}x   {rate:9.0f} records/s")
+        print(f"{name:36} {seconds:7.2f} s   {seconds / peer:5.2f}x   {rate:9.0f} records/s")
+    print(f"{'second load of 3000 unchanged files':36} {noop_many:7.2f} s (the whole CLI run)")
+
+
+def many_files(root: Path, url: str, count: int = 3000) -> float:
+    """A second `data load` of `count` small files that did not change."""
+    data = root / "many" / "data" / "notes"
+    data.mkdir(parents=True)
+    for index in range(count):
+        (data / f"n{index:05d}.jsonl").write_text(f'{{"n": {index}}}\n')
+    project = root / "many-project"
+    subprocess.run(
+        [*MIGRATE, "-C", str(project), "init", "--source", str(root / "many")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    env = {**os.environ, "MIGRATE_DATABASE_URL": url}
+    argv = [*MIGRATE, "-C", str(project), "data", "load"]
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return timed(argv, env)
 
 
 def pgloader(root: Path, data: Path, url: str, psql: str) -> float:

@@ -197,24 +197,9 @@ class DataAction:
                         sql.SQL("DROP TABLE IF EXISTS {}").format(tables.ident(schema, table))
                     )
                     if tables.table_comment(conn, schema, tables.FILES) is not None:
-                        _forget(conn, schema, receipt["dataset"])
+                        tables.forget_datasets(conn, schema, [receipt["dataset"]])
             if not receipt.get("schema_existed", True):
                 _drop_schema_if_only_bookkeeping(conn, schema)
-
-
-def _forget(conn: Any, schema: str, dataset: str) -> None:
-    from psycopg import sql
-
-    from migrate.data import tables
-
-    files = tables.ident(schema, tables.FILES)
-    conn.execute(
-        sql.SQL(
-            "DELETE FROM {} WHERE _source IN (SELECT _source FROM {} WHERE dataset = %s)"
-        ).format(tables.ident(schema, tables.REJECTS), files),
-        (dataset,),
-    )
-    conn.execute(sql.SQL("DELETE FROM {} WHERE dataset = %s").format(files), (dataset,))
 
 
 def _drop_schema_if_only_bookkeeping(conn: Any, schema: str) -> None:

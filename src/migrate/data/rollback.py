@@ -81,7 +81,7 @@ def rollback(
             for name in drop:
                 conn.execute(sql.SQL("DROP TABLE {}").format(tables.ident(schema, name)))
             if datasets and tables.FILES in created:
-                _forget(conn, schema, list(datasets))
+                tables.forget_datasets(conn, schema, list(datasets))
         result.dropped = drop
         if drop_schema:
             leftover = conn.execute(
@@ -98,16 +98,3 @@ def rollback(
                 conn.execute(sql.SQL("DROP SCHEMA {}").format(tables.ident(schema)))
                 result.dropped_schema = True
     return result
-
-
-def _forget(conn: Any, schema: str, datasets: list[str]) -> None:
-    from psycopg import sql
-
-    files = tables.ident(schema, tables.FILES)
-    conn.execute(
-        sql.SQL(
-            "DELETE FROM {} WHERE _source IN (SELECT _source FROM {} WHERE dataset = ANY(%s))"
-        ).format(tables.ident(schema, tables.REJECTS), files),
-        (datasets,),
-    )
-    conn.execute(sql.SQL("DELETE FROM {} WHERE dataset = ANY(%s)").format(files), (datasets,))

@@ -167,6 +167,20 @@ def loaded_files(conn: psycopg.Connection[Any], schema: str) -> dict[str, dict[s
     return {row["_source"]: row for row in rows}
 
 
+def forget_datasets(conn: psycopg.Connection[Any], schema: str, datasets: list[str]) -> None:
+    """Remove the datasets' rows from `_migrate_files` and their rejects."""
+    from psycopg import sql
+
+    files = ident(schema, FILES)
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {} WHERE _source IN (SELECT _source FROM {} WHERE dataset = ANY(%s))"
+        ).format(ident(schema, REJECTS), files),
+        (datasets,),
+    )
+    conn.execute(sql.SQL("DELETE FROM {} WHERE dataset = ANY(%s)").format(files), (datasets,))
+
+
 def lock_key(schema: str) -> tuple[str, str]:
     return ("migrate data", schema)
 
