@@ -494,7 +494,9 @@ def preflight(ctx: Any, the_plan: Plan) -> None:
     from migrate.actions import registry
 
     kinds = {t.task.action for p in the_plan.phases for t in p.tasks if t.pending}
-    for kind in sorted(kinds):
+    # checks that start nothing first: the data check may start the embedded server
+    order = ["infra", "manifests", "images", "data"]
+    for kind in sorted(kinds, key=lambda k: order.index(k) if k in order else len(order)):
         check = getattr(registry.get(kind), "preflight", None)
         if check is not None:
             check(ctx)

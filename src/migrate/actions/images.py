@@ -45,6 +45,12 @@ class ImagesAction:
     kind: ClassVar[str] = "images"
     Params: ClassVar[type[BaseModel] | None] = ImagesParams
 
+    def preflight(self, ctx: Context) -> None:
+        """Before apply asks or changes anything: a Docker engine answers."""
+        from migrate.images import engine
+
+        engine.connect()  # raises DockerUnavailableError saying how to set DOCKER_HOST
+
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.images import builder, engine, ledger
 

@@ -116,6 +116,16 @@ def root(
             metavar="DIR",
         ),
     ] = Path("."),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL URL for this run, before MIGRATE_DATABASE_URL and "
+            "target.database_url (default: an embedded server under .migrate/postgres).",
+            metavar="URL",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -130,6 +140,13 @@ def root(
 
     output.state["json"] = False
     ctx.obj = {"project": project}
+    if database_url:
+        import os
+
+        from migrate.data.database import ENV_URL
+
+        # the URL's place in the precedence (DESIGN 3.2) is above the variable's
+        os.environ[ENV_URL] = database_url
 
 
 def _register() -> None:

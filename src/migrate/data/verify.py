@@ -8,6 +8,7 @@ SHA-256 against what `_migrate_files` recorded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,10 @@ EXAMPLES = 5
 class DatasetCheck:
     dataset: str
     table: str
+    files: int = 0
     records: int = 0  # source records (rows + rejects)
+    rejected: int = 0  # source records that are rejects
+    seconds: float = 0.0
     rows: int = 0  # rows in the table
     missing: int = 0  # source records with no row
     extra: int = 0  # rows with no source record
@@ -75,12 +79,18 @@ class DatasetCheck:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        # DESIGN 3.8: the `data load` shape plus "ok"; loaded = rows in the table,
+        # rejected = rejects the source gives now; then what verify found
         return {
             "dataset": self.dataset,
             "table": self.table,
-            "ok": self.ok,
+            "files": self.files,
             "records": self.records,
-            "rows": self.rows,
+            "loaded": self.rows,
+            "rejected": self.rejected,
+            "skipped_files": 0,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
             "missing": self.missing,
             "extra": self.extra,
             "changed": self.changed,
@@ -137,7 +147,8 @@ def _verify_dataset(
     from psycopg import sql
 
     table = table_name(dataset.name)
-    check = DatasetCheck(dataset.name, table)
+    check = DatasetCheck(dataset.name, table, files=len(dataset.files))
+    started = time.monotonic()
     current = {f.relative for f in dataset.files}
     check.gone_files = sorted(
         s for s, row in loaded.items() if row["dataset"] == dataset.name and s not in current
@@ -165,9 +176,11 @@ def _verify_dataset(
             )
             copy_rejects(cur, sql.Identifier("src_rejects"), data_file.relative, rejects)
             check.records += rows + len(rejects)
+            check.rejected += len(rejects)
             reporter.advance("data:verify", data_file.size)
         if not exists:
             check.missing = check.records
+            check.seconds = time.monotonic() - started
             return check
         target = tables.ident(schema, table)
         sources = list(current | set(check.gone_files))
@@ -208,6 +221,7 @@ def _verify_dataset(
             (sources,),
         )
         check.examples = _examples(cur, target) if not check.ok else []
+    check.seconds = time.monotonic() - started
     return check
 
 

@@ -125,3 +125,18 @@ def test_the_password_never_shows(project: Path, database_url: str, tmp_path: Pa
     for path in (project / ".migrate").rglob("*"):
         if path.is_file():
             assert b"s3cret-pw" not in path.read_bytes(), path
+
+
+def test_global_database_url_comes_before_the_variable(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATE_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
+    result = CliRunner().invoke(
+        app, ["-C", str(project), "--database-url", database_url, "data", "load", "-o", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert query(database_url, "SELECT count(*) FROM legacy.users") == [(300,)]
+    verify = CliRunner().invoke(
+        app, ["--database-url", database_url, "-C", str(project), "data", "verify", "-o", "json"]
+    )
+    assert verify.exit_code == 0 and '"loaded": 300' in verify.stdout
