@@ -185,7 +185,7 @@ def apply(
     `confirm` sees the plan and returns whether to go on (None: go on).
     Refuses while phase `phase - 1` is not done, unless `force`.
     """
-    from migrate.engine.executor import apply_plan
+    from migrate.engine.executor import apply_plan, settle
     from migrate.engine.plan import build_plan
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
@@ -198,10 +198,7 @@ def apply(
         the_plan = build_plan(ctx, [phase], only)
         preflight(ctx, the_plan)
         if not the_plan.has_changes:
-            assert ctx.journal is not None
-            for phase_plan in the_plan.phases:  # applied, with nothing to change
-                for task_plan in phase_plan.tasks:
-                    ctx.journal.mark_applied(task_plan.task.id, task_plan.phase)
+            settle(ctx, the_plan)  # applied, with nothing to change
             return ApplyResult(plan=the_plan, run=None, confirmed=True)
         if confirm is not None and not confirm(the_plan):
             return ApplyResult(plan=the_plan, run=None, confirmed=False)

@@ -72,6 +72,9 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
                 started = time.monotonic()
                 pending = task_plan.pending
                 outcome.unchanged = len(task_plan.changes) - len(pending)
+                for change in task_plan.changes:
+                    if not change.pending and journal.close_if_open(task.id, change.resource):
+                        outcome.resumed.append(change.describe())
                 ctx.reporter.start(f"task:{task.id}", f"{task.id}: {task.title}", len(pending))
                 for change in pending:
                     if journal.is_done(change.key):
@@ -116,6 +119,17 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
     finally:
         journal.finish_run(run_id, status)
     return result
+
+
+def settle(ctx: Context, plan: Plan) -> None:
+    """A plan with nothing to change: its tasks count as applied, and a step an
+    interrupted run left open for a resource that is now up to date is closed."""
+    journal = _journal(ctx)
+    for phase_plan in plan.phases:
+        for task_plan in phase_plan.tasks:
+            for change in task_plan.changes:
+                journal.close_if_open(task_plan.task.id, change.resource)
+            journal.mark_applied(task_plan.task.id, task_plan.phase)
 
 
 @dataclass

@@ -194,20 +194,17 @@ class Journal:
     ) -> tuple[int, dict[str, Any]]:
         """Journal a change as `started` with what undoing it needs; return (step, receipt).
 
-        A step of the same change left `started` or `failed` by an earlier run
-        is taken over with the receipt it recorded then (the change may be half
-        made, so what it found before is what undo must restore).
+        A step of the same task and resource left `started` or `failed` by an
+        earlier run is taken over with the receipt it recorded then: the change
+        may be half made, so what it found before is what undo must restore.
         """
-        row = self._db.execute(
-            "SELECT id, receipt FROM steps WHERE change_key=? AND status IN ('started', 'failed')"
-            " ORDER BY id DESC LIMIT 1",
-            (change_key,),
-        ).fetchone()
+        row = self._open(task, resource)
         if row is not None:
             with self._tx() as db:
                 db.execute(
-                    "UPDATE steps SET run_id=?, status='started', error=NULL WHERE id=?",
-                    (run_id, row[0]),
+                    "UPDATE steps SET run_id=?, status='started', error=NULL, change_key=?, op=?,"
+                    " summary=? WHERE id=?",
+                    (run_id, change_key, op, summary, row[0]),
                 )
             return int(row[0]), json.loads(row[1]) if row[1] else {}
         receipt = prepare()
@@ -231,6 +228,26 @@ class Journal:
             )
         assert cur.lastrowid is not None
         return cur.lastrowid, receipt
+
+    def _open(self, task: str, resource: str) -> Any:
+        return self._db.execute(
+            "SELECT id, receipt FROM steps WHERE task=? AND resource=?"
+            " AND status IN ('started', 'failed') ORDER BY id DESC LIMIT 1",
+            (task, resource),
+        ).fetchone()
+
+    def close_if_open(self, task: str, resource: str) -> bool:
+        """The plan finds nothing left to do for a resource whose step an interrupted
+        run left open: that change was completed; journal it done (its receipt kept)."""
+        row = self._open(task, resource)
+        if row is None:
+            return False
+        with self._tx() as db:
+            db.execute(
+                "UPDATE steps SET status='done', error=NULL, finished_at=? WHERE id=?",
+                (now(), row[0]),
+            )
+        return True
 
     def finish_step(self, step_id: int, receipt: dict[str, Any]) -> None:
         with self._tx() as db:
