@@ -1,0 +1,154 @@
+"""The Architecture Blueprint of a project as data, then rendered by templates/report/.
+
+Boxes are ticked from the journal's *verified* status (a task whose checks
+all passed at the last `migrate verify`), never from "applied": the report
+claims only what a check has shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from migrate.engine.context import Context
+    from migrate.roadmap import Roadmap
+
+Format = Literal["markdown", "html"]
+BAR_WIDTH = 20
+
+
+@dataclass(frozen=True)
+class Risk:
+    """A risk of the blueprint, the mitigation the roadmap puts against it, and the
+    tasks whose verified status says whether that mitigation is in place."""
+
+    risk: str
+    mitigation: str
+    tasks: tuple[str, ...]
+    evidence: str
+
+
+RISKS = (
+    Risk(
+        "Data loss during database migration",
+        "Backups before data migration",
+        ("database-migration",),
+        "the data task takes a pg_dump of existing tables before it loads",
+    ),
+    Risk(
+        "Service downtime",
+        "Blue-green deployment with rollback",
+        ("load-balancing",),
+        "a blue and a green track per plugin; `migrate rollback` undoes a phase",
+    ),
+    Risk(
+        "Performance degradation",
+        "Performance testing",
+        ("auto-scaling",),
+        "horizontal auto-scaling is verified; load tests are not part of the roadmap",
+    ),
+    Risk(
+        "Integration failures",
+        "Integration checks",
+        (),
+        "every task's checks, run by `migrate verify` and `migrate ci`",
+    ),
+)
+
+STACK = (
+    ("Containers", "Docker images, one per plugin"),
+    ("Orchestration", "Kubernetes"),
+    ("Infrastructure as code", "Pulumi"),
+    ("Database", "PostgreSQL"),
+    ("Service mesh", "Istio"),
+    ("Ingress and load balancing", "NGINX Ingress, blue-green tracks"),
+    ("Events", "Kafka"),
+    ("Caching", "Redis"),
+    ("Analytics", "Elasticsearch and Kibana"),
+    ("Monitoring", "Prometheus, Grafana, Jaeger"),
+    ("CI/CD", "GitHub Actions or GitLab CI running `migrate ci`"),
+    ("Verification", "testinfra"),
+)
+
+
+def progress_bar(done: int, total: int) -> str:
+    filled = round(BAR_WIDTH * done / total) if total else BAR_WIDTH
+    percent = round(100 * done / total) if total else 100
+    return f"`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {done}/{total} ({percent}%)"
+
+
+def _risk_status(risk: Risk, done: dict[str, bool], roadmap: Roadmap) -> str:
+    if not risk.tasks:
+        with_checks = [t for _, t in roadmap.tasks() if t.checks]
+        verified = sum(done.get(t.id, False) for t in with_checks)
+        return f"{verified} of {len(with_checks)} checked tasks verified"
+    known = {t.id for _, t in roadmap.tasks()}
+    missing = [t for t in risk.tasks if t not in known]
+    if missing:
+        return f"not planned: the roadmap has no task {', '.join(missing)}"
+    if all(done.get(t, False) for t in risk.tasks):
+        return "in place (verified)"
+    return f"planned: {', '.join(risk.tasks)} not verified yet"
+
+
+def build(ctx: Context) -> dict[str, Any]:
+    """What the templates show; no timestamps, so the same state renders the same."""
+    states = ctx.journal.task_states() if ctx.journal else {}
+    done = {task: state.done for task, state in states.items()}
+    phases: list[dict[str, Any]] = []
+    for phase in ctx.roadmap.phases:
+        tasks = [
+            {"id": t.id, "title": t.title, "action": t.action, "done": done.get(t.id, False)}
+            for t in phase.tasks
+        ]
+        count = sum(1 for t in tasks if t["done"])
+        phases.append(
+            {
+                "id": phase.id,
+                "name": phase.name,
+                "duration": phase.duration,
+                "description": phase.description,
+                "tasks": tasks,
+                "done": count == len(tasks),
+                "done_count": count,
+                "bar": progress_bar(count, len(tasks)),
+            }
+        )
+    total = len(ctx.roadmap.tasks())
+    verified = sum(1 for _, t in ctx.roadmap.tasks() if done.get(t.id, False))
+    risks = [
+        {
+            "risk": r.risk,
+            "mitigation": r.mitigation,
+            "evidence": r.evidence,
+            "status": _risk_status(r, done, ctx.roadmap),
+        }
+        for r in RISKS
+    ]
+    return {
+        "phases": phases,
+        "total": total,
+        "verified": verified,
+        "overall_bar": progress_bar(verified, total),
+        "risks": risks,
+        "stack": STACK,
+        "schema": ctx.config.target.db_schema,
+    }
+
+
+def render(ctx: Context, fmt: Format = "markdown") -> str:
+    markdown = ctx.render("report/blueprint.md.j2", report=build(ctx))
+    if fmt == "markdown":
+        return markdown
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return ctx.render("report/blueprint.html.j2", body=body)
+
+
+def write(text: str, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out

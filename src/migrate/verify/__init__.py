@@ -1,0 +1,6 @@
+"""`migrate verify`: each task's checks (DESIGN 3.6) run through testinfra.
+
+`runner` groups the checks by host and runs the groups in parallel, `kinds`
+turns one declarative check into testinfra calls, `modules` runs a plain
+testinfra module with pytest, `junit` writes the JUnit XML report.
+"""

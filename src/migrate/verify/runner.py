@@ -1,0 +1,191 @@
+"""Run the checks of the selected phases' tasks and record which tasks are done.
+
+Checks are grouped by host; the groups run in parallel on a small thread pool
+(a slow ssh host does not hold up the local checks), the checks of one host
+one after another. Each check has a deadline: a host that does not answer
+fails its check with a message, and the host's later checks fail at once
+instead of waiting again. The core never prints: progress goes through the
+`Reporter`.
+
+A task with no checks has nothing to verify: it counts as done once it has
+been applied (the journal says so), and as not done before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from migrate.checks import Check
+from migrate.errors import UserError
+from migrate.verify.kinds import Outcome, first_line
+from migrate.verify.model import CheckResult, PhaseResult, TaskResult, VerifyReport
+
+if TYPE_CHECKING:
+    from migrate.engine.context import Context
+    from migrate.roadmap import Phase, Task
+
+DEFAULT_TIMEOUT = 60.0  # seconds one check may take before its host counts as not answering
+MAX_WORKERS = 4
+_ON_HOST = frozenset(  # the kinds that run through a testinfra host of this process
+    ("file", "command", "socket", "service", "process", "package", "http",
+     "docker_container", "k8s_resource")
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    task: str
+    check: Check | None  # None: the check's values could not be expanded
+    label: str
+    kind: str
+    host: str
+    error: str = ""
+
+
+def verify(
+    ctx: Context,
+    phases: list[int] | None = None,
+    *,
+    only: list[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> VerifyReport:
+    """Run the checks of `phases` (default all; `only` these tasks) and journal the results."""
+    selected = [ctx.roadmap.phase(n) for n in phases] if phases else list(ctx.roadmap.phases)
+    tasks: list[tuple[Phase, Task]] = [
+        (phase, task) for phase in selected for task in phase.tasks
+        if only is None or task.id in only
+    ]  # fmt: skip
+    jobs = [_job(ctx, i, task.id, check) for i, (_, task, check) in enumerate(
+        (phase, task, check) for phase, task in tasks for check in task.checks
+    )]  # fmt: skip
+    results = _run_all(ctx, jobs, timeout)
+
+    by_task: dict[str, list[CheckResult]] = defaultdict(list)
+    for job in jobs:
+        by_task[job.task].append(results[job.index])
+    states = ctx.journal.task_states() if ctx.journal else {}
+    phase_results: dict[int, list[TaskResult]] = defaultdict(list)
+    for phase, task in tasks:
+        checks = by_task.get(task.id, [])
+        note = ""
+        if checks:
+            done = all(c.passed for c in checks)
+        else:
+            state = states.get(task.id)
+            done = bool(state and state.applied_at)
+            note = "no checks: done once applied" if done else "no checks, and not applied yet"
+        phase_results[phase.id].append(
+            TaskResult(id=task.id, title=task.title, checks=checks, done=done, note=note)
+        )
+        if ctx.journal is not None:
+            ctx.journal.mark_verified(task.id, phase.id, done)
+    return VerifyReport(
+        phases=[
+            PhaseResult(id=p.id, name=p.name, tasks=phase_results[p.id])
+            for p in selected
+            if phase_results[p.id] or only is None
+        ]
+    )
+
+
+def _job(ctx: Context, index: int, task: str, check: Check) -> _Job:
+    """The check with `{{ ... }}` in its values expanded."""
+    try:
+        raw = ctx.expand(check.model_dump(exclude_none=True))
+        expanded = Check.model_validate(raw)
+    except (UserError, ValueError) as exc:
+        message = exc.message if isinstance(exc, UserError) else first_line(str(exc))
+        return _Job(index, task, None, check.label, check.kind, check.host, message)
+    return _Job(index, task, expanded, expanded.label, expanded.kind, expanded.host)
+
+
+def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckResult]:
+    groups: dict[str, list[_Job]] = defaultdict(list)
+    for job in jobs:
+        groups[job.host].append(job)
+    results: dict[int, CheckResult] = {}
+    lock = threading.Lock()
+    reporter = ctx.reporter
+
+    def run_group(host: str, group: list[_Job]) -> None:
+        key = f"verify {host}"
+        reporter.start(key, f"checks on {host}", total=len(group), unit="checks")
+        silent = False  # the host missed a deadline: its other checks are not tried
+        for job in group:
+            if silent:
+                outcome = Outcome(
+                    False, f"not tried: {host} did not answer an earlier check in {timeout:g} s"
+                )
+            else:
+                answer = _bounded(partial(_run_one, ctx, job, timeout), timeout + 5)
+                if answer is None:
+                    silent = True
+                    outcome = Outcome(False, f"{host} did not answer within {timeout:g} s")
+                else:
+                    outcome = answer
+            result = CheckResult(job.label, job.kind, host, outcome.passed, outcome.message)
+            with lock:
+                results[job.index] = result
+            reporter.advance(key)
+        failed = sum(not results[j.index].passed for j in group)
+        reporter.done(key, f"{host}: {len(group) - failed} of {len(group)} checks passed")
+
+    if groups:
+        from migrate.verify.hosts import preload
+
+        preload([h for h, g in groups.items() if any(j.kind in _ON_HOST for j in g)])
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(groups))) as pool:
+            futures = [pool.submit(run_group, host, group) for host, group in groups.items()]
+            for future in futures:
+                future.result()
+    return results
+
+
+def _bounded(work: Callable[[], Outcome], seconds: float) -> Outcome | None:
+    """`work()` in a daemon thread; None when it did not finish within `seconds`
+    (the thread is abandoned: it cannot keep the process from exiting)."""
+    box: list[Outcome] = []
+    thread = threading.Thread(target=lambda: box.append(work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return box[0] if box else None
+
+
+def _run_one(ctx: Context, job: _Job, timeout: float) -> Outcome:
+    """One check; whatever goes wrong becomes a failed check that says what."""
+    if job.check is None:
+        return Outcome(False, f"cannot expand the check: {job.error}")
+    check = job.check
+    try:
+        if check.kind == "testinfra":
+            from migrate.verify.modules import run_module
+
+            return run_module(ctx.project_dir, str(check.params), check.host, timeout)
+        from migrate.verify.hosts import get_host
+        from migrate.verify.kinds import RUNNERS, Target
+
+        host = None if check.kind == "postgres_table" else get_host(check.host)
+        target = Target(check.host, host, ctx.project_dir, ctx.config, timeout)
+        return RUNNERS[check.kind](target, check.params)
+    except UserError as exc:
+        return Outcome(False, exc.message)
+    except Exception as exc:
+        return Outcome(False, _describe(check, exc))
+
+
+def _describe(check: Check, exc: Exception) -> str:
+    """An exception from testinfra, as a sentence: ssh's failure carries its stderr."""
+    detail = exc.args[0] if exc.args else None
+    stderr = getattr(detail, "stderr", None)
+    if isinstance(stderr, str):
+        why = first_line(stderr) or f"exit code {getattr(detail, 'rc', '?')}"
+        return f"{check.host} did not answer: {why}"
+    text = first_line(str(exc)) or type(exc).__name__
+    return f"{check.kind} check failed on {check.host}: {type(exc).__name__}: {text}"
