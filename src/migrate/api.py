@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from migrate.errors import NotAvailableError, RefusedError, UserError
+from migrate.errors import RefusedError, UserError
 from migrate.reporting import Reporter
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from migrate.engine.executor import RollbackResult, RunResult
     from migrate.engine.plan import Plan
     from migrate.inventory import Inventory
+    from migrate.verify.model import VerifyReport
 
 Confirm = Callable[["Plan"], bool]
 
@@ -161,6 +162,7 @@ class ApplyResult:
     plan: Plan
     run: RunResult | None  # None: nothing to do, or not confirmed
     confirmed: bool
+    checks: VerifyReport | None = None  # the phase's checks, run after applying
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +170,7 @@ class ApplyResult:
             "plan": self.plan.to_dict(),
             "confirmed": self.confirmed,
             "tasks": self.run.to_dict()["tasks"] if self.run else [],
+            "checks": self.checks.to_dict() if self.checks else None,
         }
 
 
@@ -189,6 +192,7 @@ def apply(
     from migrate.engine.plan import build_plan
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
+    from migrate.verify.runner import verify as run_checks
 
     ctx = open_context(project_dir, reporter, journal=True)
     ctx.roadmap.phase(phase)  # an unknown phase fails before the lock
@@ -199,11 +203,13 @@ def apply(
         preflight(ctx, the_plan)
         if not the_plan.has_changes:
             settle(ctx, the_plan)  # applied, with nothing to change
-            return ApplyResult(plan=the_plan, run=None, confirmed=True)
-        if confirm is not None and not confirm(the_plan):
+            run = None
+        elif confirm is not None and not confirm(the_plan):
             return ApplyResult(plan=the_plan, run=None, confirmed=False)
-        run = apply_plan(ctx, the_plan)
-    return ApplyResult(plan=the_plan, run=run, confirmed=True)
+        else:
+            run = apply_plan(ctx, the_plan)
+        checks = run_checks(ctx, [phase], only=only)  # what the apply achieved
+    return ApplyResult(plan=the_plan, run=run, confirmed=True, checks=checks)
 
 
 def _require_done(previous: Any, ctx: Any) -> None:
@@ -211,8 +217,8 @@ def _require_done(previous: Any, ctx: Any) -> None:
     done = [t.id for t in previous.tasks if states.get(t.id) and states[t.id].done]
     if len(done) < len(previous.tasks):
         raise RefusedError(
-            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks verified",
-            hint=f"run `migrate verify --phase {previous.id}`, or pass --force",
+            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks "
+            f"verified; run `migrate verify --phase {previous.id}`, or pass --force"
         )
 
 
@@ -414,25 +420,6 @@ def _inventory(project_dir: Path, config: Any) -> Inventory:
     from migrate.inventory import scan
 
     return scan((project_dir / config.source.path).resolve())
-
-
-# --- verbs that later versions bring --------------------------------------------------
-
-NOT_YET: dict[str, str] = {
-    "verify": "run every check of the phase's tasks through testinfra and record which tasks "
-    "are done",
-    "ci": "validate the roadmap, write the JSON plan and JUnit report, and exit 0/1/2 for "
-    "pipelines",
-    "report": "write the architecture blueprint with every task ticked from verified status",
-}
-
-
-def not_available(verb: str) -> NotAvailableError:
-    """The error of a verb this version does not implement yet."""
-    return NotAvailableError(
-        f"`migrate {verb}` is not available in this version of migrate yet",
-        hint=f"when it is, it will {NOT_YET[verb]}",
-    )
 
 
 # --- images (DESIGN 3.7): thin wrappers over migrate.images.verbs ---------------------
@@ -648,3 +635,78 @@ def infra(
         summary=result.summary,
         outputs=result.outputs,
     )
+
+
+# --- verify, ci, report (issue 6): thin wrappers over migrate.verify, migrate.report --
+
+
+def verify(
+    project_dir: Path,
+    phase: int | None = None,
+    *,
+    junit_xml: Path | None = None,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> VerifyReport:
+    """Run every check of the phase's tasks (default all phases) through testinfra and
+    record in the journal which tasks are done; `junit_xml` also writes a JUnit report."""
+    from migrate.project import open_context
+    from migrate.verify import junit, runner
+
+    ctx = open_context(project_dir, reporter, journal=True)
+    result = runner.verify(
+        ctx, [phase] if phase else None, timeout=timeout or runner.DEFAULT_TIMEOUT
+    )
+    if junit_xml is not None:
+        junit.write(result, junit_xml)
+    return result
+
+
+@dataclass(frozen=True)
+class CiResult:
+    plan: Plan
+    checks: VerifyReport
+    exit_code: int  # 0 all verified, nothing pending; 2 changes pending, checks pass; 1 failed
+    summary: str  # Markdown, for $GITHUB_STEP_SUMMARY
+
+
+def ci(
+    project_dir: Path,
+    phase: int | None = None,
+    *,
+    plan_json: Path | None = None,
+    junit_xml: Path | None = None,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> CiResult:
+    """The pipeline step: validate the roadmap, plan, run the checks, write the reports.
+
+    Never asks anything. Errors raise as everywhere (the CLI exits 1).
+    """
+    import json
+
+    from migrate.engine.plan import build_plan
+    from migrate.project import open_context
+    from migrate.report import summary
+    from migrate.verify import junit, runner
+
+    ctx = open_context(project_dir, reporter, journal=True)  # validates config and roadmap
+    phases = [phase] if phase else None
+    the_plan = build_plan(ctx, phases)
+    if plan_json is not None:
+        plan_json.parent.mkdir(parents=True, exist_ok=True)
+        plan_json.write_text(json.dumps(the_plan.to_dict(), indent=2) + "\n", encoding="utf-8")
+    checks = runner.verify(ctx, phases, timeout=timeout or runner.DEFAULT_TIMEOUT)
+    if junit_xml is not None:
+        junit.write(checks, junit_xml)
+    code = 1 if not checks.passed else 2 if the_plan.has_changes else 0
+    text = summary.markdown(ctx.config.project, the_plan, checks, code)
+    return CiResult(plan=the_plan, checks=checks, exit_code=code, summary=text)
+
+
+def report(project_dir: Path, *, fmt: Literal["markdown", "html"] = "markdown") -> str:
+    """The Architecture Blueprint with every task ticked from its verified status."""
+    from migrate.project import open_context
+    from migrate.report import blueprint
+
+    return blueprint.render(open_context(project_dir), fmt)

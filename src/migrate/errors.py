@@ -81,10 +81,6 @@ class RefusedError(UserError):
     """An operation refused for safety (a gate, a missing confirmation)."""
 
 
-class NotAvailableError(UserError):
-    """A command or action kind that this version of migrate does not implement yet."""
-
-
 class ActionError(MigrateError):
     """An action failed while applying or rolling back a change."""
 

@@ -150,17 +150,29 @@ def root(
 
 
 def _register() -> None:
-    from migrate.cli import apply, data, images, infra, init, later, plan, render, status
+    from migrate.cli import (
+        apply,
+        ci,
+        data,
+        images,
+        infra,
+        init,
+        plan,
+        render,
+        report,
+        status,
+        verify,
+    )
 
     app.command("init")(init.init)
     app.command("plan")(plan.plan)
     app.command("apply")(apply.apply)
     app.command("rollback")(apply.rollback)
-    app.command("verify")(later.verify)
+    app.command("verify")(verify.verify)
     app.command("status")(status.status)
     app.command("render")(render.render)
-    app.command("ci")(later.ci)
-    app.command("report")(later.report)
+    app.command("ci")(ci.ci)
+    app.command("report")(report.report)
     app.add_typer(data.app, name="data")
     app.add_typer(images.app, name="images")
     app.add_typer(infra.app, name="infra")

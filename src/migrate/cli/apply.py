@@ -10,6 +10,7 @@ from migrate.cli.common import OutputOption, json_mode, project_dir
 from migrate.cli.output import Output
 
 if TYPE_CHECKING:
+    from migrate import api
     from migrate.engine.plan import Plan
 
 YesOption = Annotated[
@@ -73,6 +74,7 @@ def apply(
         return
     if result.run is None:
         console.print(f"Nothing to do: phase {phase} is up to date.")
+        _print_checks(result)
         return
 
     from rich.markup import escape
@@ -90,7 +92,15 @@ def apply(
             f"{task.seconds:.2f}",
         )
     console.print(table)
-    console.print(f"Next: [bold]migrate verify --phase {phase}[/] runs the phase's checks.")
+    _print_checks(result)
+
+
+def _print_checks(result: api.ApplyResult) -> None:
+    """The phase's checks, run after applying: what is done now, and what is not."""
+    from migrate.cli.verify import print_checks
+
+    if result.checks is not None:
+        print_checks(result.checks, title="Checks of")
 
 
 def rollback(
