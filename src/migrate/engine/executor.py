@@ -81,33 +81,25 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
                         outcome.resumed.append(change.describe())
                         ctx.reporter.advance(f"task:{task.id}")
                         continue
-                    step_id, receipt = journal.open_step(
-                        run_id,
-                        phase=task_plan.phase,
-                        task=task.id,
-                        action=task.action,
-                        change_key=change.key,
-                        op=change.op,
-                        resource=change.resource,
-                        summary=change.summary,
-                        prepare=functools.partial(action.prepare, ctx, change),
-                    )
-                    try:
+                    step_id: int | None = None
+                    try:  # prepare (inside open_step) and apply fail the same way
+                        step_id, receipt = journal.open_step(
+                            run_id,
+                            phase=task_plan.phase,
+                            task=task.id,
+                            action=task.action,
+                            change_key=change.key,
+                            op=change.op,
+                            resource=change.resource,
+                            summary=change.summary,
+                            prepare=functools.partial(action.prepare, ctx, change),
+                        )
                         receipt = {**receipt, **action.apply(ctx, change)}
-                    except UserError as exc:
-                        journal.fail_step(step_id, exc.render())
-                        raise ActionError(task.id, exc.render()) from exc
-                    except ActionError as exc:
-                        journal.fail_step(step_id, exc.message)
-                        raise
                     except Exception as exc:
-                        journal.fail_step(step_id, f"{type(exc).__name__}: {exc}")
-                        raise ActionError(
-                            task.id,
-                            f"{change.describe()} failed: {type(exc).__name__}: {exc}",
-                            hint="fix the cause and run the same command again: changes "
-                            "already made are not redone",
-                        ) from exc
+                        error = _failure(task.id, change.describe(), exc)
+                        if step_id is not None:
+                            journal.fail_step(step_id, error.message)
+                        raise error from exc
                     journal.finish_step(step_id, receipt)
                     outcome.applied.append(change.describe())
                     ctx.reporter.advance(f"task:{task.id}")
@@ -130,6 +122,23 @@ def settle(ctx: Context, plan: Plan) -> None:
             for change in task_plan.changes:
                 journal.close_if_open(task_plan.task.id, change.resource)
             journal.mark_applied(task_plan.task.id, task_plan.phase)
+
+
+def _failure(task: str, change: str, exc: Exception) -> ActionError:
+    """The error of a change that failed, naming its task and what to do."""
+    if isinstance(exc, ActionError):
+        return exc
+    again = "run the same command again: changes already made are not redone"
+    if isinstance(exc, UserError):
+        where = f"{exc.location}: " if exc.location else ""
+        return ActionError(
+            task,
+            f"{change}: {where}{exc.message}",
+            hint=f"{exc.hint}; then {again}" if exc.hint else again,
+        )
+    return ActionError(
+        task, f"{change} failed: {type(exc).__name__}: {exc}", hint=f"fix the cause and {again}"
+    )
 
 
 @dataclass
