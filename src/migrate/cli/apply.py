@@ -56,13 +56,10 @@ def apply(
             "review `migrate plan`, then pass --yes",
         )
 
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.apply(
             project_dir(ctx), phase, only=only, force=force, confirm=confirm, reporter=reporter
         )
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
     console = out()
@@ -140,13 +137,10 @@ def rollback(
             "review the list of changes above (or `migrate status`), then pass --yes",
         )
 
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.rollback(
             project_dir(ctx), phase, force=force, confirm=confirm, reporter=reporter
         )
-    finally:
-        reporter.close()
     if result is None:
         if as_json:
             print_json({"version": 1, "confirmed": False, "undone": []})

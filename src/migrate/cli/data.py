@@ -45,13 +45,10 @@ def load(
     from migrate.cli.output import ConsoleReporter, print_json
 
     as_json = json_mode(output)
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.data_load(
             project_dir(ctx), dataset, database_url=database_url, reporter=reporter
         )
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
     else:
@@ -103,13 +100,10 @@ def verify(
     from migrate.cli.output import ConsoleReporter, out, print_json
 
     as_json = json_mode(output)
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.data_verify(
             project_dir(ctx), dataset, database_url=database_url, reporter=reporter
         )
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
     else:

@@ -38,11 +38,8 @@ def build(
     from migrate.cli.output import ConsoleReporter, print_json
 
     as_json = json_mode(output)
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.images_build(project_dir(ctx), plugin, push=push, jobs=jobs, reporter=reporter)
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
     else:
@@ -143,11 +140,8 @@ def rollback(
     from migrate.cli.output import ConsoleReporter, out, print_json
 
     as_json = json_mode(output)
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.images_rollback(project_dir(ctx), plugin, reporter=reporter)
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
         return

@@ -47,8 +47,7 @@ def _run(
         phases = [phase]
     documents = []
     for number in phases:
-        reporter = ConsoleReporter()
-        try:
+        with ConsoleReporter() as reporter:
             result = api.infra(
                 directory,
                 verb,  # type: ignore[arg-type]
@@ -56,8 +55,6 @@ def _run(
                 confirm=None if yes else _asker(verb, number, as_json),
                 reporter=reporter,
             )
-        finally:
-            reporter.close()
         if result is None:
             raise typer.Exit(1)
         documents.append(result.to_dict())

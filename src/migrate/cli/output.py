@@ -103,6 +103,12 @@ class ConsoleReporter:
             self._progress.stop()
             self._progress = None
 
+    def __enter__(self) -> ConsoleReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # the progress display ends, however the work ended
+
 
 def _amount_column() -> type[Any]:
     from rich.progress import (

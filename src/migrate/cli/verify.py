@@ -37,8 +37,7 @@ def verify(
     from migrate.cli.output import ConsoleReporter, print_json
 
     as_json = json_mode(output)
-    reporter = ConsoleReporter()
-    try:
+    with ConsoleReporter() as reporter:
         result = api.verify(
             project_dir(ctx),
             phase,
@@ -46,8 +45,6 @@ def verify(
             timeout=timeout,
             reporter=reporter,
         )
-    finally:
-        reporter.close()
     if as_json:
         print_json(result.to_dict())
     else:
