@@ -85,7 +85,7 @@ def print_load(result: LoadResult) -> None:
         )
 
 
-@app.command("verify")
+@app.command("verify", short_help="Compare the source files with the database.")
 def verify(
     ctx: typer.Context,
     dataset: DatasetOption = None,
@@ -132,7 +132,7 @@ def verify(
         raise typer.Exit(1)
 
 
-@app.command("rollback")
+@app.command("rollback", short_help="Remove exactly what data load created.")
 def rollback(
     ctx: typer.Context,
     dataset: DatasetOption = None,

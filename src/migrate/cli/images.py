@@ -23,7 +23,7 @@ PluginOption = Annotated[
 ]
 
 
-@app.command("build")
+@app.command("build", short_help="Build one image per plugin (unchanged: skipped).")
 def build(
     ctx: typer.Context,
     plugin: PluginOption = None,
@@ -93,7 +93,7 @@ def _fail_on_errors(result: BuildResult, as_json: bool) -> None:
     raise error
 
 
-@app.command("list")
+@app.command("list", short_help="List the project's images in the engine.")
 def list_images(
     ctx: typer.Context, plugin: PluginOption = None, output: OutputOption = Output.table
 ) -> None:

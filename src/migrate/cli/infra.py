@@ -84,7 +84,7 @@ def _asker(verb: str, phase: int, as_json: bool) -> Callable[[], bool]:
     return ask
 
 
-@app.command("preview")
+@app.command("preview", short_help="Show what Pulumi would change.")
 def preview(
     ctx: typer.Context, phase: PhaseOption = None, output: OutputOption = Output.table
 ) -> None:
@@ -92,7 +92,7 @@ def preview(
     _run(ctx, "preview", phase, output)
 
 
-@app.command("up")
+@app.command("up", short_help="Provision a phase's objects and Helm releases.")
 def up(
     ctx: typer.Context,
     phase: PhaseOption = None,
