@@ -133,6 +133,9 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
             result = CheckResult(job.label, job.kind, host, outcome.passed, outcome.message)
             with lock:
                 results[job.index] = result
+            # each result as it lands, above the progress bars: the live view of the run
+            state = "pass" if result.passed else "FAIL"
+            reporter.info(f"{state}  {job.task}: {job.label} ({host}): {result.message}")
             reporter.advance(key)
         failed = sum(not results[j.index].passed for j in group)
         reporter.done(key, f"{host}: {len(group) - failed} of {len(group)} checks passed")
