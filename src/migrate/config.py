@@ -45,8 +45,11 @@ class Monitoring(_Model):
     ] = "monitoring"
     otlp_endpoint: Annotated[
         str,
-        Field(description="OpenTelemetry (OTLP gRPC) endpoint the workloads send traces to."),
-    ] = "http://jaeger-collector.monitoring.svc:4317"
+        Field(
+            description="OpenTelemetry endpoint (OTLP over HTTP) the workloads send traces to; "
+            "the default is the Jaeger collector that phase 1 renders."
+        ),
+    ] = "http://jaeger-collector.monitoring.svc:4318"
 
 
 class Ingress(_Model):
@@ -130,6 +133,43 @@ class Pulumi(_Model):
     ] = None
 
 
+class PluginSettings(_Model):
+    """How the runtime treats one plugin (`plugins: {NAME: {...}}`)."""
+
+    cache_ttl_s: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Cache the plugin's results in Redis for this many seconds, keyed by "
+            "the plugin's version and the canonical payload (phase 4). 0: no cache. Only for "
+            "plugins whose result depends on nothing but the payload.",
+        ),
+    ] = 0
+
+
+class Dev(_Model):
+    """`migrate dev up`: the migrated system on the local Docker engine."""
+
+    redis_image: Annotated[
+        str,
+        Field(
+            description="Image of the Redis started when no --bus-url is given (never pulled "
+            "by tests; an engine that cannot pull it says so)."
+        ),
+    ] = "redis:7-alpine"
+    postgres_image: Annotated[
+        str,
+        Field(description="Image of the PostgreSQL started when no --database-url is given."),
+    ] = "postgres:16-alpine"
+    network: Annotated[
+        str,
+        Field(
+            description="Docker network mode: host (ports on 127.0.0.1) or bridge.",
+            pattern=r"^(host|bridge)$",
+        ),
+    ] = "host"
+
+
 class Config(_Model):
     """`migrate.yaml`: one per project directory."""
 
@@ -140,6 +180,11 @@ class Config(_Model):
     )
     target: Target
     pulumi: Pulumi = Pulumi()
+    plugins: Annotated[
+        dict[str, PluginSettings],
+        Field(description="Runtime settings per plugin, by plugin name (e.g. cache_ttl_s)."),
+    ] = {}
+    dev: Annotated[Dev, Field(description="Settings of `migrate dev up`.")] = Dev()
 
     @field_validator("project")
     @classmethod
