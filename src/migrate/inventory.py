@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -226,3 +226,15 @@ def _datasets(data_dir: Path) -> Iterator[Dataset]:
             )
         name = directory.relative_to(data_dir).as_posix()
         yield Dataset(name=name, path=directory, files=tuple(files))
+
+
+def event_graph(plugins: Iterable[Plugin]) -> dict[str, dict[str, list[str]]]:
+    """`{plugin name: {"consumes": [...], "produces": [...]}}`: the runtime's
+    MIGRATE_EVENT_GRAPH (DESIGN 3.9), for the manifests and `migrate dev up` alike."""
+    return {
+        p.name: {
+            "consumes": list(p.manifest.events.consumes),
+            "produces": list(p.manifest.events.produces),
+        }
+        for p in sorted(plugins, key=lambda p: p.name)
+    }
