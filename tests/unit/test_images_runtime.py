@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -98,7 +99,7 @@ def test_bad_requests(planner: Host) -> None:
     assert planner.request("POST", "/invoke", b"{not json")[0] == 400
     assert planner.request("POST", "/invoke", b"[1, 2]")[0] == 400
     assert planner.request("GET", "/nope")[0] == 404
-    assert planner.request("POST", "/healthz", b"{}")[0] == 404
+    assert planner.request("POST", "/healthz", b"{}")[0] == 405
 
 
 def test_sigterm_stops_cleanly_and_logs_json(planner: Host) -> None:
@@ -143,3 +144,121 @@ def test_missing_entrypoint_exits_1_with_a_json_error(tmp_path: Path) -> None:
     assert process.returncode == 1
     record = json.loads(out.splitlines()[0])
     assert record["level"] == "error" and "nowhere" in record["error"]
+
+
+def test_readyz_metrics_and_json_errors_of_the_service(planner: Host) -> None:
+    assert planner.request("GET", "/readyz") == (200, {"ready": True})  # no bus configured
+    planner.request("POST", "/invoke", b'{"goal": "a"}')
+    connection = http.client.HTTPConnection("127.0.0.1", planner.port, timeout=DEADLINE)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/plain")
+    assert 'migrate_invocations_total{outcome="ok",plugin="planner"} 1.0' in text
+    status, body = planner.request("PUT", "/invoke", b"{}")
+    assert status == 405 and "POST" in body["error"]
+    status, body = planner.request("GET", "/nope")
+    assert status == 404 and body == {"error": "no such endpoint /nope"}
+
+
+def test_debug_errors_add_the_traceback(tmp_path: Path) -> None:
+    write(tmp_path / "boom" / "plugin.py", "def handle(p):\n    raise ValueError('no')\n")
+    for debug, has_traceback in (("", False), ("1", True)):
+        process = start(tmp_path / "boom", "plugin:handle", MIGRATE_DEBUG_ERRORS=debug)
+        try:
+            status, body = Host(process).request("POST", "/invoke", b"{}")
+            assert status == 500 and body["error"] == "ValueError: no"
+            assert ("traceback" in body) is has_traceback
+            if has_traceback:
+                assert "raise ValueError('no')" in body["traceback"]
+        finally:
+            process.kill()
+            process.wait(timeout=DEADLINE)
+            assert process.stdout is not None
+            process.stdout.close()
+
+
+def test_the_healthcheck_imports_no_third_party_library() -> None:
+    """`--check` runs every few seconds in every container: standard library only."""
+    env = {**os.environ, "PORT": "1", "HOST": "127.0.0.1"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "migrate.runtime", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1  # nothing listens on port 1
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "migrate.runtime.host" in imported
+    heavy = ("prometheus_client", "redis", "opentelemetry", "psycopg", "confluent_kafka", "yaml")
+    assert not [m for m in imported if m.split(".")[0] in heavy]
+
+
+def test_unknown_role_exits_1() -> None:
+    process = start(EXAMPLE_APP / "plugins" / "planner", "planner:handle", MIGRATE_ROLE="boss")
+    out, _ = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 1
+    record = json.loads(out.splitlines()[0])
+    assert record["level"] == "error" and "MIGRATE_ROLE='boss'" in record["message"]
+
+
+def test_event_graph_parsing() -> None:
+    from migrate.runtime.orchestrator import Graph, GraphError
+
+    graph = Graph.parse(
+        json.dumps(
+            {
+                "planner": {"consumes": ["task.created"], "produces": ["plan.ready"]},
+                "reviewer": {"consumes": ["plan.ready"], "produces": ["review.done"]},
+                "researcher": {"consumes": ["plan.ready"]},
+            }
+        )
+    )
+    assert graph.consumers_of("plan.ready") == ("researcher", "reviewer")
+    assert graph.consumers_of("review.done") == ()
+    assert graph.accepted == ["plan.ready", "task.created"]
+    for text, message in (
+        ("{nope", "not JSON"),
+        ("[]", "must be a JSON object"),
+        ("{}", "names no plugin"),
+        ('{"p": []}', "must be {"),
+        ('{"p": {"consumes": "a"}}', "must be a list"),
+        ('{"p": {"consumes": ["bad type!"]}}', "bad event types"),
+        ('{"p": {"consumes": ["a"], "emits": []}}', "unknown keys"),
+    ):
+        with pytest.raises(GraphError, match=re.escape(message)):
+            Graph.parse(text)
+
+
+def test_settled_notices_are_checked() -> None:
+    from migrate.runtime.orchestrator import parse_notice
+
+    good = {
+        "event_id": "e1",
+        "run_id": "r1",
+        "type": "task.created",
+        "plugin": "planner",
+        "outcome": "produced",
+        "produced": {"event_id": "e2", "type": "plan.ready", "payload": {"x": 1}},
+        "error": None,
+        "attempts": 1,
+    }
+    notice = parse_notice(json.dumps(good).encode())
+    assert "payload" not in notice["produced"]
+    for change, message in (
+        ({"outcome": "maybe"}, "unknown outcome"),
+        ({"plugin": ""}, "'plugin'"),
+        ({"produced": None}, "without a 'produced'"),
+        ({"produced": {"event_id": "e2", "type": "no good"}}, "bad type"),
+        ({"attempts": "3"}, "'attempts'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_notice(json.dumps({**good, **change}).encode())
+    for raw in (b"{not json", b"[1]", b"\xff"):
+        with pytest.raises(ValueError):
+            parse_notice(raw)

@@ -1,4 +1,5 @@
-"""`python3 -m migrate_runtime` serves the plugin; `--check` is the image's HEALTHCHECK."""
+"""`python3 -m migrate_runtime` runs the role of MIGRATE_ROLE (service, worker,
+orchestrator); `--check` is the image's HEALTHCHECK (standard library only, fast)."""
 
 from __future__ import annotations
 

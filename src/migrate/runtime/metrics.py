@@ -49,6 +49,12 @@ def _registry() -> dict[str, Any]:
         _metrics["misses"] = Counter(
             "migrate_cache_misses", "Results not in the cache.", ["plugin"], registry=registry
         )
+        _metrics["runs"] = Counter(
+            "migrate_runs",
+            "Runs of the orchestrator, by status (started, done, failed).",
+            ["status"],
+            registry=registry,
+        )
         return _metrics
 
 
@@ -76,6 +82,10 @@ def cache_hit(plugin: str) -> None:
 
 def cache_miss(plugin: str) -> None:
     _registry()["misses"].labels(plugin).inc()
+
+
+def run_status(status: str) -> None:
+    _registry()["runs"].labels(status).inc()
 
 
 def exposition() -> tuple[bytes, str]:
