@@ -3,13 +3,17 @@
 Each check is a mapping with exactly one key naming its kind, plus optional
 `name` and `host` (a testinfra host spec). Running them is `migrate verify`'s
 job; this module only defines and validates the syntax.
+
+Most kinds test that something exists; `event_flow` and `cache_hit` test that
+the migrated system behaves: a run reaches the expected events, a repeated
+call is served from the cache. Those two run from the machine running verify.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HOST_BACKENDS = (
     "local",
@@ -74,18 +78,42 @@ class PackageCheck(_Params):
     version: str | None = None
 
 
+def _http_url(value: str) -> str:
+    # `{{ target.orchestrator_url }}/readyz`: checked once expanded, when verify runs it
+    if "{{" not in value and not value.startswith(("http://", "https://")):
+        raise ValueError("a url starts with http:// or https://")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 class HttpCheck(_Params):
-    url: str
+    url: HttpUrl
     status: int = 200
     contains: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 5.0
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("a url starts with http:// or https://")
-        return value
+
+class EventFlowCheck(_Params):
+    """POST an event to the orchestrator's /runs; pass when the run shows every `expect`ed
+    event type within `within` seconds."""
+
+    orchestrator: HttpUrl
+    event: Annotated[str, Field(min_length=1)]
+    payload: dict[str, Any] = {}
+    expect: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    within: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
+class CacheHitCheck(_Params):
+    """POST the same payload twice to a plugin service's /invoke; pass when its
+    `migrate_cache_hits_total{plugin=...}` grew by at least 1."""
+
+    url: HttpUrl
+    plugin: Annotated[str, Field(min_length=1)]
+    payload: dict[str, Any] = {}
+    timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
 
 
 class DockerContainerCheck(_Params):
@@ -116,7 +144,12 @@ CHECK_KINDS: dict[str, type[_Params] | type[str]] = {
     "postgres_table": PostgresTableCheck,
     "k8s_resource": K8sResourceCheck,
     "testinfra": str,
+    "event_flow": EventFlowCheck,
+    "cache_hit": CacheHitCheck,
 }
+# Kinds that run from the machine running verify, whatever `host` says.
+IN_PROCESS = frozenset(("postgres_table", "event_flow", "cache_hit"))
+_NO_HOST = ("event_flow", "cache_hit")  # `host` would only mislead: refused
 
 
 class Check(BaseModel):
@@ -137,6 +170,8 @@ class Check(BaseModel):
     postgres_table: PostgresTableCheck | None = None
     k8s_resource: K8sResourceCheck | None = None
     testinfra: str | None = None
+    event_flow: EventFlowCheck | None = None
+    cache_hit: CacheHitCheck | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +188,12 @@ class Check(BaseModel):
             found = f"found {', '.join(kinds)}" if kinds else "found none"
             raise ValueError(
                 f"a check needs exactly one kind key ({found}); kinds: {', '.join(CHECK_KINDS)}"
+            )
+        kind = kinds[0]
+        if kind in _NO_HOST and data.get("host", "local://") != "local://":
+            raise ValueError(
+                f"{kind} runs from the machine running verify, not on a host: remove `host` "
+                "(put the address to reach in the check's URL)"
             )
         return data
 
@@ -187,5 +228,9 @@ class Check(BaseModel):
         params = self.params
         if isinstance(params, str):
             return f"testinfra {params}"
+        if isinstance(params, EventFlowCheck):
+            return f"event_flow {params.event} -> {', '.join(params.expect)}"
+        if isinstance(params, CacheHitCheck):
+            return f"cache_hit {params.plugin}"
         first = next(iter(params.model_dump().values()))
         return f"{self.kind} {first}"

@@ -99,6 +99,17 @@ class Target(_Model):
     ingress: Annotated[Ingress, Field(description="The nginx Ingress in front of the plugins.")] = (
         Ingress()
     )
+    orchestrator_url: Annotated[
+        str | None,
+        Field(
+            description="Base URL of the orchestrator as the machine running `migrate verify` "
+            "reaches it (e.g. an Ingress or a `kubectl port-forward`), for the roadmap's "
+            "`{{ target.orchestrator_url }}`. Unset: the running `migrate dev up` "
+            "environment's, else the in-cluster Service http://<project>-orchestrator."
+            "<namespace>.svc.",
+            pattern=r"^https?://\S+$",
+        ),
+    ] = None
 
     @field_validator("namespace")
     @classmethod

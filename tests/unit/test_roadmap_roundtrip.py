@@ -29,6 +29,28 @@ CHECKS = st.one_of(
     ),
     st.builds(lambda k, n: {"k8s_resource": {"kind": k, "name": n}}, TEXT, TEXT),
     st.builds(lambda m: {"testinfra": m}, TEXT),
+    st.builds(
+        lambda u, e, x, w, p: {
+            "event_flow": {
+                "orchestrator": f"http://{u}",
+                "event": e,
+                "expect": x,
+                "within": w,
+                "payload": p,
+            }
+        },
+        TEXT,
+        st.text(min_size=1, max_size=20),
+        st.lists(st.text(min_size=1), min_size=1, max_size=3),
+        st.floats(0.5, 3600),
+        st.dictionaries(TEXT, st.integers() | TEXT, max_size=3),
+    ),
+    st.builds(
+        lambda u, n, t: {"cache_hit": {"url": f"https://{u}", "plugin": n, "timeout": t}},
+        TEXT,
+        st.text(min_size=1, max_size=20),
+        st.floats(0.1, 600),
+    ),
 )
 
 
@@ -37,7 +59,7 @@ def checks(draw: st.DrawFn) -> dict[str, Any]:
     check = draw(CHECKS)
     if draw(st.booleans()):
         check["name"] = draw(TEXT)
-    if draw(st.booleans()):
+    if draw(st.booleans()) and not {"event_flow", "cache_hit"} & set(check):  # no host
         check["host"] = draw(
             st.sampled_from(["docker://web", "ssh://deploy@bastion", "kubectl://pod"])
         )

@@ -45,8 +45,16 @@ class Context:
 
     @property
     def variables(self) -> dict[str, Any]:
-        """What `{{ ... }}` in templates and roadmap values can use. No secrets."""
+        """What `{{ ... }}` in templates and roadmap values can use. No secrets.
+
+        `target.orchestrator_url` and `target.plugin_url.NAME` say where the running system
+        answers (migrate.yaml, else `migrate dev up`, else in-cluster DNS: verify/urls.py).
+        """
+        from migrate.verify import urls
+
         target = self.config.target.model_dump(by_alias=True, exclude={"database_url"})
+        target["orchestrator_url"] = urls.orchestrator_url(self)
+        target["plugin_url"] = urls.PluginUrls(self)
         return {
             "project": self.config.project,
             "target": target,
@@ -106,7 +114,8 @@ class Context:
                 raise UserError(
                     f"cannot expand {value!r}: {exc}",
                     hint="roadmap values may use {{ project }}, {{ target.namespace }}, "
-                    "{{ target.schema }}, {{ target.registry }}, {{ source.path }}",
+                    "{{ target.schema }}, {{ target.registry }}, {{ target.orchestrator_url }}, "
+                    "{{ target.plugin_url.NAME }}, {{ source.path }}",
                 ) from None
         if isinstance(value, dict):
             return {key: self.expand(item) for key, item in value.items()}

@@ -9,12 +9,16 @@ from migrate.verify.model import VerifyReport
 
 
 def to_xml(report: VerifyReport) -> str:
+    """A check that could not be run (`error`) is a JUnit `error`, any other miss a `failure`."""
     checks = report.checks
-    failures = len(report.failed)
-    suites = ET.Element("testsuites", tests=str(len(checks)), failures=str(failures))
+    errors = len(report.errors)
+    failures = len(report.failed) - errors
+    suites = ET.Element(
+        "testsuites", tests=str(len(checks)), failures=str(failures), errors=str(errors)
+    )
     suite = ET.SubElement(
         suites, "testsuite", name="migrate verify", tests=str(len(checks)),
-        failures=str(failures), errors="0", skipped="0",
+        failures=str(failures), errors=str(errors), skipped="0",
     )  # fmt: skip
     for phase in report.phases:
         for task in phase.tasks:
@@ -26,7 +30,8 @@ def to_xml(report: VerifyReport) -> str:
                     check.message
                 )
                 if not check.passed:
-                    failure = ET.SubElement(case, "failure", message=check.message)
+                    tag = "error" if check.error else "failure"
+                    failure = ET.SubElement(case, tag, message=check.message)
                     failure.text = check.message
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"

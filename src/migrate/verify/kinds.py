@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class Outcome:
     passed: bool
     message: str
+    error: bool = False  # the check could not be run: nothing (or a 5xx) answered
 
 
 @dataclass(frozen=True)

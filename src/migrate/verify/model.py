@@ -13,6 +13,9 @@ class CheckResult:
     host: str
     passed: bool
     message: str  # one line: what was found (and, on failure, what was expected)
+    # the check could not be run (a host or service did not answer, or answered 5xx):
+    # an error, not a failure, and never a pass
+    error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -20,6 +23,7 @@ class CheckResult:
             "kind": self.kind,
             "host": self.host,
             "passed": self.passed,
+            "error": self.error,
             "message": self.message,
         }
 
@@ -64,7 +68,13 @@ class VerifyReport:
 
     @property
     def failed(self) -> list[CheckResult]:
+        """The checks that did not pass: failures and errors."""
         return [c for c in self.checks if not c.passed]
+
+    @property
+    def errors(self) -> list[CheckResult]:
+        """The checks that could not be run (a subset of `failed`)."""
+        return [c for c in self.checks if c.error]
 
     @property
     def passed(self) -> bool:

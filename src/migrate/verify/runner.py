@@ -3,9 +3,11 @@
 Checks are grouped by host; the groups run in parallel on a small thread pool
 (a slow ssh host does not hold up the local checks), the checks of one host
 one after another. Each check has a deadline: a host that does not answer
-fails its check with a message, and the host's later checks fail at once
-instead of waiting again. The core never prints: progress goes through the
-`Reporter`.
+makes its check an error (it could not be run: never a pass, and told apart
+from a failure in JSON and JUnit), and the host's later checks errors at once
+instead of waiting again. The kinds that run in this process (`IN_PROCESS`:
+postgres_table, event_flow, cache_hit) do not depend on the host, so they are
+always tried. The core never prints: progress goes through the `Reporter`.
 
 A task with no checks has nothing to verify: it counts as done once it has
 been applied (the journal says so), and as not done before.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from migrate.checks import Check
+from migrate.checks import IN_PROCESS, Check
 from migrate.errors import UserError
 from migrate.verify.kinds import Outcome, first_line
 from migrate.verify.model import CheckResult, PhaseResult, TaskResult, VerifyReport
@@ -119,22 +121,28 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
         reporter.start(key, f"checks on {host}", total=len(group), unit="checks")
         silent = False  # the host missed a deadline: its other checks are not tried
         for job in group:
-            if silent:
+            if silent and job.kind not in IN_PROCESS:
                 outcome = Outcome(
-                    False, f"not tried: {host} did not answer an earlier check in {timeout:g} s"
+                    False,
+                    f"not tried: {host} did not answer an earlier check in {timeout:g} s",
+                    error=True,
                 )
             else:
-                answer = _bounded(partial(_run_one, ctx, job, timeout), timeout + 5)
+                seconds = _budget(job, timeout)
+                answer = _bounded(partial(_run_one, ctx, job, timeout), seconds + 5)
                 if answer is None:
-                    silent = True
-                    outcome = Outcome(False, f"{host} did not answer within {timeout:g} s")
+                    silent = silent or job.kind not in IN_PROCESS
+                    where = host if job.kind not in IN_PROCESS else f"the {job.kind} check"
+                    outcome = Outcome(False, f"{where} did not answer within {seconds:g} s", True)
                 else:
                     outcome = answer
-            result = CheckResult(job.label, job.kind, host, outcome.passed, outcome.message)
+            result = CheckResult(
+                job.label, job.kind, host, outcome.passed, outcome.message, outcome.error
+            )
             with lock:
                 results[job.index] = result
             # each result as it lands, above the progress bars: the live view of the run
-            state = "pass" if result.passed else "FAIL"
+            state = "pass" if result.passed else "ERROR" if result.error else "FAIL"
             reporter.info(f"{state}  {job.task}: {job.label} ({host}): {result.message}")
             reporter.advance(key)
         failed = sum(not results[j.index].passed for j in group)
@@ -149,6 +157,16 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
             for future in futures:
                 future.result()
     return results
+
+
+def _budget(job: _Job, timeout: float) -> float:
+    """Seconds the check may take: `timeout`, or longer when the check says it waits longer
+    (an event_flow's `within`)."""
+    if job.check is None or job.kind not in ("event_flow", "cache_hit"):
+        return timeout
+    from migrate.verify.behaviour import budget
+
+    return max(timeout, budget(job.check.params))
 
 
 def _bounded(work: Callable[[], Outcome], seconds: float) -> Outcome | None:
@@ -174,13 +192,17 @@ def _run_one(ctx: Context, job: _Job, timeout: float) -> Outcome:
         from migrate.verify.hosts import get_host
         from migrate.verify.kinds import RUNNERS, Target
 
-        host = None if check.kind == "postgres_table" else get_host(check.host)
+        host = None if check.kind in IN_PROCESS else get_host(check.host)
         target = Target(check.host, host, ctx.project_dir, ctx.config, timeout)
+        if check.kind in ("event_flow", "cache_hit"):
+            from migrate.verify import behaviour
+
+            return behaviour.RUNNERS[check.kind](target, check.params)
         return RUNNERS[check.kind](target, check.params)
     except UserError as exc:
         return Outcome(False, exc.message)
     except Exception as exc:
-        return Outcome(False, _describe(check, exc))
+        return Outcome(False, _describe(check, exc), error=True)
 
 
 def _describe(check: Check, exc: Exception) -> str:

@@ -123,6 +123,8 @@ def test_a_host_that_does_not_answer_fails_with_a_message(project: Path) -> None
         assert check.message, check
     ssh = checks_of(report)["ssh"]
     assert ssh.message.startswith("ssh://nobody@127.0.0.1:1 did not answer")
+    # checks that could not be run are errors (JUnit `error`, JSON "error": true)
+    assert [c.error for c in report.checks] == [True, True, True]
 
 
 def test_testinfra_modules(project: Path) -> None:
@@ -183,7 +185,7 @@ def test_cli_json_junit_and_status(project: Path) -> None:
         ("bad-task", False),
     ]
     assert phase["tasks"][1]["checks"][0] == {
-        "name": "bad", "kind": "file", "host": "local://", "passed": False,
+        "name": "bad", "kind": "file", "host": "local://", "passed": False, "error": False,
         "message": "expected bad.txt to exist, found nothing there",
     }  # fmt: skip
 
