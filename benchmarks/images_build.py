@@ -1,9 +1,10 @@
 """How long `migrate images build` takes on the example app: first build and no-op.
 
-Peer, measured in the same run: the Docker CLI (`DOCKER_BUILDKIT=0 docker build`,
-one plugin after another) building the same contexts. A fresh project name
-changes the Dockerfile's LABEL line, so each "first" build misses the layer
-cache after FROM, like a real first build; the no-op peer is the CLI
+Every plugin's image and the orchestrator's. Peer, measured in the same run:
+the Docker CLI (`DOCKER_BUILDKIT=0 docker build`, one image after another)
+building the same contexts. A fresh project name changes the Dockerfile's
+first LABEL line, so each "first" build misses the layer cache after FROM,
+like a real first build; the no-op peer is the CLI
 rebuilding with every layer cached, which is what a pipeline without content
 tags would do. Needs an engine and the base image: `eval "$(bash scripts/test-services)"`.
 
@@ -25,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from migrate import api
-from migrate.images import wheelhouse
-from migrate.images.builder import plan_targets
+from migrate.images import engine, wheelhouse
+from migrate.images.builder import ImageTarget, python_environment, select, selected_targets
 from migrate.project import open_context
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,16 +54,26 @@ def migrate_build(project: Path) -> float:
     return time.perf_counter() - started
 
 
+def targets(project: Path) -> list[ImageTarget]:
+    ctx = open_context(project)
+    return selected_targets(ctx, select(ctx, None, None))
+
+
+def resolve(project: Path, target: ImageTarget) -> list[Path]:
+    assert target.context is not None
+    ctx = open_context(project)
+    environment = python_environment(ctx, engine.connect())
+    return wheelhouse.resolve(
+        target.subject, target.context.requirements, ctx.state_dir / "wheelhouse", environment
+    )
+
+
 def docker_cli_build(project: Path) -> float:
     """The same contexts (wheelhouse included) through `docker build -`, one at a time."""
-    ctx = open_context(project)
     contexts = []
-    for target in plan_targets(ctx, ctx.inventory.plugins):
+    for target in targets(project):
         assert target.context is not None
-        wheels = wheelhouse.resolve(
-            target.plugin.name, target.context.requirements, ctx.state_dir / "wheelhouse"
-        )
-        contexts.append((target.image, target.context.tar(wheels)))
+        contexts.append((target.image, target.context.tar(resolve(project, target))))
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     started = time.perf_counter()
     for image, tar in contexts:
@@ -95,21 +106,18 @@ def main() -> None:
         (ours / ".migrate").mkdir(exist_ok=True)
         (ours / ".migrate" / "wheelhouse").symlink_to(peer / ".migrate" / "wheelhouse")
         started = time.perf_counter()
-        open_ctx = open_context(peer)
-        for target in plan_targets(open_ctx, open_ctx.inventory.plugins):
-            assert target.context is not None
-            wheelhouse.resolve(
-                target.plugin.name, target.context.requirements, peer / ".migrate" / "wheelhouse"
-            )
-        resolve = time.perf_counter() - started
+        images = targets(peer)
+        for target in images:
+            resolve(peer, target)
+        resolved = time.perf_counter() - started
 
         first_peer = docker_cli_build(peer)
         first_ours = migrate_build(ours)
         noop_ours = [migrate_build(ours) for _ in range(runs)]
         noop_peer = [docker_cli_build(peer) for _ in range(runs)]
-        plugins = len(open_ctx.inventory.plugins)
-        print(f"{plugins} plugins; base image {BASE_IMAGE}; {runs} no-op runs (median)")
-        print(f"resolve requirements (pip wheel, once) {resolve:6.2f} s")
+        plugins = len(images)
+        print(f"{plugins} images; base image {BASE_IMAGE}; {runs} no-op runs (median)")
+        print(f"resolve requirements (pip wheel, once) {resolved:6.2f} s")
         print(
             f"first build   migrate {first_ours:6.2f} s   docker CLI {first_peer:6.2f} s   "
             f"ratio {first_ours / first_peer:4.2f}x"
@@ -117,7 +125,7 @@ def main() -> None:
         ours_noop, peer_noop = statistics.median(noop_ours), statistics.median(noop_peer)
         print(
             f"no-op build   migrate {ours_noop:6.2f} s   docker CLI (cached) {peer_noop:6.2f} s   "
-            f"ratio {ours_noop / peer_noop:4.2f}x   ({ours_noop / plugins * 1000:.0f} ms a plugin, "
+            f"ratio {ours_noop / peer_noop:4.2f}x   ({ours_noop / plugins * 1000:.0f} ms an image, "
             "process start included)"
         )
     finally:

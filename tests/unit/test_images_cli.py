@@ -68,9 +68,10 @@ def test_plan_shows_one_build_per_plugin_without_an_engine(project: Path, no_eng
         if t["id"] == "containerize-services"
     ]
     summaries = {c["resource"]: c["summary"] for c in task["changes"]}
-    assert len(summaries) == 6
+    assert len(summaries) == 7  # six plugins and the orchestrator
     assert summaries["image:Report-Writer"].startswith("build ")
     assert "/report-writer:" in summaries["image:Report-Writer"]
+    assert summaries["orchestrator-image"].startswith("build project/project-orchestrator:")
 
 
 def test_plan_says_when_a_plugin_cannot_be_built(

@@ -115,16 +115,24 @@ def test_context_layout_and_dockerfile(project: Path) -> None:
     assert {"Dockerfile", ".dockerignore", "requirements.txt"} <= set(built.paths)
     assert "runtime/migrate_runtime/host.py" in built.paths
     assert "runtime/migrate_runtime/__main__.py" in built.paths
+    assert "runtime/migrate_runtime/bus/base.py" in built.paths  # subpackages too
+    assert not any(p.endswith(".txt") for p in built.paths if p.startswith("runtime/"))
     assert "plugin/summarizer.py" in built.paths
-    assert built.requirements == ("python-slugify>=8",)  # plugin.yaml + requirements.txt, once
+    # the runtime's pins, then plugin.yaml + requirements.txt, each once: one resolution
+    runtime = tuple(contexts.runtime_requirements())
+    assert built.requirements == (*runtime, "python-slugify>=8")
+    assert "prometheus-client" in " ".join(runtime) and "redis" in " ".join(runtime)
+    assert built.role == "service"
     dockerfile = built.dockerfile
     assert dockerfile.startswith("#") and "\nFROM python:3.11-slim\n" in dockerfile
     assert "USER 10001:10001" in dockerfile
     assert "HEALTHCHECK" in dockerfile and "curl" not in dockerfile
     assert "--no-index --find-links" in dockerfile
     assert 'io.migrate.plugin="summarizer"' in dockerfile
-    plain = _contexts(project)["planner"].dockerfile
-    assert "pip install" not in plain  # no requirements: no install step
+    assert 'MIGRATE_PLUGIN_VERSION="3.0.1"' in dockerfile  # plugin.yaml's version
+    planner = _contexts(project)["planner"]
+    assert planner.requirements == runtime  # no requirements of its own: the runtime's
+    assert "--no-index --find-links" in planner.dockerfile
 
 
 def test_tar_is_reproducible_and_carries_the_wheels(project: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`images`: one container image per plugin (DESIGN 3.7), the same code as `migrate images`.
+"""`images`: one container image per plugin (DESIGN 3.7) and the orchestrator's (3.9), the
+same code as `migrate images`.
 
 The plan reads facts: each plugin's context hash and whether the engine has
 that tag ("build X:hash" or "up to date"). `prepare` notes whether the tag
@@ -28,6 +29,13 @@ class ImagesParams(BaseModel):
         Literal["all"] | list[str],
         Field(description="`all`, or the names of the plugins to build"),
     ] = "all"
+    orchestrator: Annotated[
+        bool | None,
+        Field(
+            description="Build the orchestrator's image too; default: with `plugins: all`, "
+            "not with a list of names"
+        ),
+    ] = None
     push: Annotated[bool, Field(description="Push each image to target.registry")] = False
 
 
@@ -58,12 +66,20 @@ class ImagesAction:
         if params.push:
             builder.require_registry(ctx)
         names = None if params.plugins == "all" else params.plugins
-        targets = builder.plan_targets(ctx, builder.select_plugins(ctx, names))
+        selection = builder.select(ctx, names, params.orchestrator)
+        if names is None and params.orchestrator is True:  # `all` means every plugin
+            selection = builder.select(ctx, None, None)
+        targets = builder.selected_targets(ctx, selection)
         client = _client_or_none() if targets else None
         changes = []
         for target in targets:
-            data = {"plugin": target.plugin.name, "image": target.image, "push": params.push}
-            resource = f"image:{target.plugin.name}"
+            data = {
+                "plugin": target.plugin.name if target.plugin is not None else None,
+                "role": target.role,
+                "image": target.image,
+                "push": params.push,
+            }
+            resource = target.key
             if target.error is not None:
                 op, summary = "create", f"cannot build: {target.error.message}"
                 data["error"] = target.error.render()
@@ -98,15 +114,18 @@ class ImagesAction:
 
     def apply(self, ctx: Context, change: Change) -> Receipt:
         from migrate.images import builder, engine, ledger
-        from migrate.images.errors import PluginImageError
+        from migrate.images.context import ORCHESTRATOR
+        from migrate.images.errors import ImageError
 
-        plugin = ctx.inventory.plugin(change.data["plugin"])
-        if change.data.get("error"):
-            raise PluginImageError(plugin.name, str(change.data["error"]))
-        [target] = builder.plan_targets(ctx, [plugin])
+        if change.data.get("role") == ORCHESTRATOR:
+            target = builder.orchestrator_target(ctx)
+        else:
+            [target] = builder.plan_targets(ctx, [ctx.inventory.plugin(change.data["plugin"])])
+        if target.error is not None:
+            raise target.error
         if target.image != change.data["image"]:
-            raise PluginImageError(
-                plugin.name,
+            raise ImageError(
+                target.subject,
                 f"changed since the plan (now {target.image})",
                 hint="run the same command again: it plans afresh",
             )
@@ -115,12 +134,17 @@ class ImagesAction:
             engine.ensure_base_image(client, ctx.config.target.base_image)
         try:
             outcome = builder.build_target(ctx, client, target, push=bool(change.data["push"]))
-        except PluginImageError as exc:
+        except ImageError as exc:
             if exc.log:
                 ctx.reporter.info(exc.log)
             raise
         ledger.record(
-            ctx.state_dir, plugin.name, target.image, created=outcome.built, pushed=outcome.pushed
+            ctx.state_dir,
+            outcome.plugin,
+            target.image,
+            created=outcome.built,
+            pushed=outcome.pushed,
+            role=outcome.role,
         )
         return {"created": [target.image] if outcome.built else [], "pushed": outcome.pushed}
 

@@ -1,4 +1,6 @@
-"""`migrate images`: one container image per plugin, built with the Docker SDK."""
+"""`migrate images`: one container image per plugin and the orchestrator's, built with the
+Docker SDK. `--plugin NAME` and `--orchestrator` select (with neither: every image);
+`--no-orchestrator` leaves the orchestrator out."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ if TYPE_CHECKING:
     from migrate.images.verbs import BuildResult
 
 app = typer.Typer(
-    help="Build, list and remove the plugins' container images (Docker at DOCKER_HOST).",
+    help="Build, list and remove the container images of the plugins and the orchestrator "
+    "(Docker at DOCKER_HOST).",
     no_args_is_help=True,
 )
 
@@ -21,25 +24,43 @@ PluginOption = Annotated[
     list[str] | None,
     typer.Option("--plugin", help="Only this plugin (repeatable).", metavar="NAME"),
 ]
+OrchestratorOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--orchestrator/--no-orchestrator",
+        help="--orchestrator: the orchestrator's image too (alone when no --plugin is given); "
+        "--no-orchestrator: never it. Default: with it unless --plugin is given.",
+        show_default=False,
+    ),
+]
 
 
-@app.command("build", short_help="Build one image per plugin (unchanged: skipped).")
+@app.command("build", short_help="Build the plugin and orchestrator images (unchanged: skipped).")
 def build(
     ctx: typer.Context,
     plugin: PluginOption = None,
+    orchestrator: OrchestratorOption = None,
     push: Annotated[bool, typer.Option("--push", help="Push to target.registry.")] = False,
     jobs: Annotated[
         int | None, typer.Option("--jobs", min=1, help="Builds at a time (default: cores, max 4).")
     ] = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Build one image per plugin; a plugin whose image exists is not rebuilt."""
+    """Build one image per plugin and the orchestrator's; an image whose tag exists is not
+    rebuilt."""
     from migrate import api
     from migrate.cli.output import ConsoleReporter, print_json
 
     as_json = json_mode(output)
     with ConsoleReporter() as reporter:
-        result = api.images_build(project_dir(ctx), plugin, push=push, jobs=jobs, reporter=reporter)
+        result = api.images_build(
+            project_dir(ctx),
+            plugin,
+            orchestrator=orchestrator,
+            push=push,
+            jobs=jobs,
+            reporter=reporter,
+        )
     if as_json:
         print_json(result.to_dict())
     else:
@@ -68,9 +89,16 @@ def _print_build(result: BuildResult) -> None:
         else:
             state = "up to date" + (" + pushed" if outcome.pushed else "")
         table.add_row(
-            escape(outcome.plugin), escape(outcome.image or "-"), state, f"{outcome.seconds:.2f}"
+            _name(outcome.plugin), escape(outcome.image or "-"), state, f"{outcome.seconds:.2f}"
         )
     out().print(table)
+
+
+def _name(plugin: str | None) -> str:
+    """A plugin's name, or `(orchestrator)` (parenthesised: no plugin is taken for it)."""
+    from rich.markup import escape
+
+    return escape(plugin) if plugin is not None else "[bold](orchestrator)[/]"
 
 
 def _fail_on_errors(result: BuildResult, as_json: bool) -> None:
@@ -85,7 +113,7 @@ def _fail_on_errors(result: BuildResult, as_json: bool) -> None:
     console = err()
     for outcome in result.failures:
         if outcome.error is not None and outcome.error.log:
-            console.print(f"[bold]build log of {escape(outcome.plugin)}[/] (last lines):")
+            console.print(f"[bold]build log of {escape(outcome.name)}[/] (last lines):")
             console.print(escape(outcome.error.log), soft_wrap=True)
     if as_json:  # the JSON document is printed already: no second one for the error
         console.print(f"[bold red]error:[/] {escape(error.render())}", soft_wrap=True)
@@ -95,14 +123,17 @@ def _fail_on_errors(result: BuildResult, as_json: bool) -> None:
 
 @app.command("list", short_help="List the project's images in the engine.")
 def list_images(
-    ctx: typer.Context, plugin: PluginOption = None, output: OutputOption = Output.table
+    ctx: typer.Context,
+    plugin: PluginOption = None,
+    orchestrator: OrchestratorOption = None,
+    output: OutputOption = Output.table,
 ) -> None:
-    """List the project's images in the engine (current = the plugin's present content)."""
+    """List the project's images in the engine (current = the tag of the present content)."""
     from migrate import api
     from migrate.cli.output import out, print_json
 
     as_json = json_mode(output)
-    result = api.images_list(project_dir(ctx), plugin)
+    result = api.images_list(project_dir(ctx), plugin, orchestrator=orchestrator)
     if as_json:
         print_json(result.to_dict())
         return
@@ -122,7 +153,7 @@ def list_images(
         )
     for image in result.images:
         table.add_row(
-            escape(image.plugin),
+            _name(image.plugin),
             escape(image.image),
             "[green]yes[/]" if image.current else "no",
             image.created[:16].replace("T", " "),
@@ -133,7 +164,10 @@ def list_images(
 
 @app.command("rollback")
 def rollback(
-    ctx: typer.Context, plugin: PluginOption = None, output: OutputOption = Output.table
+    ctx: typer.Context,
+    plugin: PluginOption = None,
+    orchestrator: OrchestratorOption = None,
+    output: OutputOption = Output.table,
 ) -> None:
     """Remove the image tags that builds created, and only those."""
     from migrate import api
@@ -141,7 +175,9 @@ def rollback(
 
     as_json = json_mode(output)
     with ConsoleReporter() as reporter:
-        result = api.images_rollback(project_dir(ctx), plugin, reporter=reporter)
+        result = api.images_rollback(
+            project_dir(ctx), plugin, orchestrator=orchestrator, reporter=reporter
+        )
     if as_json:
         print_json(result.to_dict())
         return
@@ -151,7 +187,7 @@ def rollback(
     if not result.removed and not result.missing:
         console.print("Nothing to roll back: no image tag created by migrate is recorded.")
         return
-    for plugin_name, image in result.removed:
-        console.print(f"removed {escape(image)} ({escape(plugin_name)})")
-    for plugin_name, image in result.missing:
-        console.print(f"already gone: {escape(image)} ({escape(plugin_name)})")
+    for item in result.removed:
+        console.print(f"removed {escape(item.image)} ({escape(item.name)})")
+    for item in result.missing:
+        console.print(f"already gone: {escape(item.image)} ({escape(item.name)})")

@@ -1,37 +1,61 @@
-"""Build the images of many plugins: skip the ones the engine has, build the rest
-concurrently (bounded), report progress per plugin, keep going past a failure."""
+"""Build many images (the plugins' and the orchestrator's): skip the ones the engine
+has, build the rest concurrently (bounded), report progress per image, keep going
+past a failure."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrate.images import context as contexts
 from migrate.images import engine, wheelhouse
-from migrate.images.errors import PluginImageError
-from migrate.names import image_repository
+from migrate.images.context import ORCHESTRATOR, SERVICE
+from migrate.images.errors import ImageError
+from migrate.images.targets import (
+    ImageTarget,
+    orchestrator_target,
+    plan_targets,
+    reference,
+    repository_prefix,
+    select,
+    select_plugins,
+    selected_targets,
+)
 
 if TYPE_CHECKING:
     from docker import APIClient
 
     from migrate.engine.context import Context
-    from migrate.images.context import BuildContext
-    from migrate.inventory import Plugin
 
 MAX_JOBS = 4
+
+__all__ = [
+    "ImageTarget",
+    "Outcome",
+    "build_all",
+    "build_target",
+    "default_jobs",
+    "labels",
+    "orchestrator_target",
+    "plan_targets",
+    "python_environment",
+    "reference",
+    "repository_prefix",
+    "require_registry",
+    "select",
+    "select_plugins",
+    "selected_targets",
+    "summary",
+]
 
 
 def default_jobs() -> int:
     return max(1, min(MAX_JOBS, os.cpu_count() or 1))
-
-
-def repository_prefix(ctx: Context) -> str:
-    """`target.registry` when set, else the project name (DESIGN 3.7)."""
-    return ctx.config.target.registry or ctx.config.project
 
 
 def require_registry(ctx: Context) -> None:
@@ -45,50 +69,25 @@ def require_registry(ctx: Context) -> None:
         )
 
 
-def reference(ctx: Context, plugin: str, short_hash: str) -> str:
-    """`<registry or project>/<plugin>:<12 hex of the context SHA-256>`."""
-    return f"{image_repository(repository_prefix(ctx), plugin)}:{short_hash}"
-
-
-@dataclass(frozen=True)
-class ImageTarget:
-    """One plugin's image as planned: its context and tag, or why it cannot be built."""
-
-    plugin: Plugin
-    context: BuildContext | None
-    image: str  # the reference; "" when the context could not be assembled
-    error: PluginImageError | None = None
-
-
-def select_plugins(ctx: Context, names: Sequence[str] | None) -> list[Plugin]:
-    """The plugins to work on: all, or the named ones (an unknown name is an error)."""
-    inventory = ctx.inventory
-    if not names:
-        return list(inventory.plugins)
-    return [inventory.plugin(name) for name in dict.fromkeys(names)]
-
-
-def plan_targets(ctx: Context, plugins: Sequence[Plugin]) -> list[ImageTarget]:
-    """Assemble each plugin's context and tag. Pure: no engine, no network."""
-    targets = []
-    for plugin in plugins:
-        try:
-            built = contexts.assemble(ctx, plugin)
-        except PluginImageError as exc:
-            targets.append(ImageTarget(plugin, None, "", exc))
-            continue
-        targets.append(ImageTarget(plugin, built, reference(ctx, plugin.name, built.short_hash)))
-    return targets
-
-
 @dataclass(frozen=True)
 class Outcome:
-    plugin: str
+    plugin: str | None  # None: the orchestrator
     image: str
     built: bool
     pushed: bool
     seconds: float
-    error: PluginImageError | None = None
+    error: ImageError | None = None
+    role: str = SERVICE
+
+    @property
+    def name(self) -> str:
+        """The plugin's name, or `orchestrator`."""
+        return self.plugin if self.plugin is not None else ORCHESTRATOR
+
+
+def _outcome(target: ImageTarget, **values: Any) -> Outcome:
+    plugin = target.plugin.name if target.plugin is not None else None
+    return Outcome(plugin=plugin, image=target.image, role=target.role, **values)
 
 
 def labels(target: ImageTarget) -> dict[str, str]:
@@ -101,25 +100,50 @@ def labels(target: ImageTarget) -> dict[str, str]:
     }
 
 
-def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: bool) -> Outcome:
-    """Build one plugin's image unless the engine has its tag; push when asked.
+_environments: dict[str, dict[str, str]] = {}
+_environments_lock = threading.Lock()
 
-    Raises `PluginImageError` with the build log when it fails.
+
+def python_environment(ctx: Context, client: APIClient) -> dict[str, str]:
+    """The marker environment of the base image's Python, which requirements are resolved
+    for: asked of the engine once per base image, then kept in .migrate/wheelhouse/."""
+    base = ctx.config.target.base_image
+    image_id = str(engine.inspect(client, base)["Id"]).rpartition(":")[2]
+    with _environments_lock:
+        if image_id not in _environments:
+            path = ctx.state_dir / "wheelhouse" / "environments" / f"{image_id[:16]}.json"
+            if path.is_file():
+                _environments[image_id] = json.loads(path.read_text(encoding="utf-8"))
+            else:
+                found = engine.python_environment(client, base)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(found, indent=2, sort_keys=True), encoding="utf-8")
+                _environments[image_id] = found
+        return dict(_environments[image_id])
+
+
+def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: bool) -> Outcome:
+    """Build one image unless the engine has its tag; push when asked.
+
+    Raises `ImageError` (`PluginImageError` for a plugin) with the build log when it fails.
     """
     if target.error is not None:
         raise target.error
     assert target.context is not None
     started = time.monotonic()
-    key = f"image:{target.plugin.name}"
+    key = target.key
     reporter = ctx.reporter
     # the engine adds one step for the labels given with the build; a push is one more
     steps = _instruction_count(target.context.dockerfile) + 1 + (1 if push else 0)
     built = False
-    reporter.start(key, f"{target.plugin.name}: {target.image}", steps)
+    reporter.start(key, f"{target.name}: {target.image}", steps)
     try:
         if not engine.exists(client, target.image):
             wheels = wheelhouse.resolve(
-                target.plugin.name, target.context.requirements, ctx.state_dir / "wheelhouse"
+                target.subject,
+                target.context.requirements,
+                ctx.state_dir / "wheelhouse",
+                python_environment(ctx, client),
             )
             progress = {"step": 0}
 
@@ -131,26 +155,26 @@ def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: 
             try:
                 log = engine.build(
                     client,
-                    target.plugin.name,
+                    target.subject,
                     target.context.tar(wheels),
                     target.image,
                     labels(target),
                     on_step,
                 )
-            except PluginImageError as exc:
-                _save_log(ctx, target.plugin.name, exc.log or "")
+            except ImageError as exc:
+                _save_log(ctx, target, exc.log or "")
                 raise
-            _save_log(ctx, target.plugin.name, "\n".join(log))
+            _save_log(ctx, target, "\n".join(log))
             built = True
         else:
             reporter.advance(key, steps - (1 if push else 0))
         if push:
-            engine.push(client, target.plugin.name, target.image)
+            engine.push(client, target.subject, target.image)
             reporter.advance(key)
     finally:
         reporter.done(key)
     seconds = time.monotonic() - started
-    return Outcome(target.plugin.name, target.image, built, push, seconds)
+    return _outcome(target, built=built, pushed=push, seconds=seconds)
 
 
 def _instruction_count(dockerfile: str) -> int:
@@ -163,11 +187,9 @@ def _instruction_count(dockerfile: str) -> int:
     return count
 
 
-def _save_log(ctx: Context, plugin: str, text: str) -> None:
-    """Keep the last build log of each plugin in .migrate/logs/images/."""
-    from migrate.names import image_repository_name
-
-    path = ctx.state_dir / "logs" / "images" / f"{image_repository_name(plugin)}.log"
+def _save_log(ctx: Context, target: ImageTarget, text: str) -> None:
+    """Keep the last build log of each image in .migrate/logs/images/<repository>.log."""
+    path = ctx.state_dir / "logs" / "images" / f"{target.log_name}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
 
@@ -185,35 +207,59 @@ def build_all(
     def one(target: ImageTarget) -> Outcome:
         try:
             return build_target(ctx, client, target, push=push)
-        except PluginImageError as exc:
-            return Outcome(target.plugin.name, target.image, False, False, 0.0, exc)
-        except Exception as exc:  # an engine hiccup: this plugin fails, the others go on
-            error = PluginImageError(target.plugin.name, f"{type(exc).__name__}: {exc}")
-            return Outcome(target.plugin.name, target.image, False, False, 0.0, error)
+        except ImageError as exc:
+            return _outcome(target, built=False, pushed=False, seconds=0.0, error=exc)
+        except Exception as exc:  # an engine hiccup: this image fails, the others go on
+            error = ImageError(target.subject, f"{type(exc).__name__}: {exc}")
+            return _outcome(target, built=False, pushed=False, seconds=0.0, error=error)
 
     buildable = [t for t in targets if t.error is None]
+    missing: set[str] = set()
     if buildable:
         base = ctx.config.target.base_image
-        missing = [t for t in buildable if not engine.exists(client, t.image)]
+        missing = {t.image for t in buildable if not engine.exists(client, t.image)}
         if missing:
             engine.ensure_base_image(client, base)
     workers = max(1, jobs or default_jobs())
+    results: dict[int, Outcome] = {}
     # started here, on this thread, so the progress display exists before the workers report
     ctx.reporter.start("images", f"{len(targets)} image(s)", len(targets))
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-build") as pool:
-            outcomes = []
-            for outcome in pool.map(one, targets):
-                outcomes.append(outcome)
-                ctx.reporter.advance("images")
+            for wave in _waves(targets, missing):
+                outcomes = pool.map(one, [targets[i] for i in wave])
+                for index, outcome in zip(wave, outcomes, strict=True):
+                    results[index] = outcome
+                    ctx.reporter.advance("images")
     finally:
         ctx.reporter.done("images")
-    return outcomes
+    return [results[i] for i in range(len(targets))]
+
+
+def _waves(targets: Sequence[ImageTarget], missing: set[str]) -> list[list[int]]:
+    """Indexes of the targets in two waves: first one image to build per distinct
+    requirements list (and every image not to build), then the other images to build.
+    Images with the same list share the layers of the install step (the Dockerfile puts it
+    before anything image-specific), so the second wave finds them in the engine's cache
+    instead of installing the same wheels several times at once."""
+    first: list[int] = []
+    second: list[int] = []
+    seen: set[tuple[str, ...]] = set()
+    for index, target in enumerate(targets):
+        if target.context is None or target.image not in missing:
+            first.append(index)
+        elif target.context.requirements not in seen:
+            first.append(index)
+            seen.add(target.context.requirements)
+        else:
+            second.append(index)
+    return [wave for wave in (first, second) if wave]
 
 
 def summary(outcome: Outcome) -> dict[str, Any]:
     document: dict[str, Any] = {
         "plugin": outcome.plugin,
+        "role": outcome.role,
         "image": outcome.image,
         "built": outcome.built,
         "pushed": outcome.pushed,

@@ -1,13 +1,18 @@
-"""A plugin's build context: what the engine builds its image from, and its hash.
+"""An image's build context: what the engine builds it from, and its hash.
 
-The context is assembled in memory, never in the plugin's directory:
+A plugin's context is assembled in memory, never in the plugin's directory:
 
     Dockerfile          rendered from templates/docker/Dockerfile.j2
     .dockerignore       templates/docker/.dockerignore (migrate applies it itself)
-    requirements.txt    plugin.yaml `requirements` + the plugin's requirements.txt
-    runtime/migrate_runtime/   the plugin host (src/migrate/runtime, stdlib only)
+    requirements.txt    the runtime's pinned libraries (src/migrate/runtime/requirements.txt),
+                        then plugin.yaml `requirements` + the plugin's requirements.txt
+    runtime/migrate_runtime/   the runtime (src/migrate/runtime/**/*.py)
     plugin/...          the plugin's files, less ignored ones
     wheels/...          the wheelhouse, added at build time only
+
+The orchestrator's context is the same without plugin/: its Dockerfile comes from
+templates/docker/Dockerfile.orchestrator.j2 and its requirements.txt adds
+src/migrate/runtime/requirements-orchestrator.txt (the run store's driver).
 
 The hash (DESIGN 3.7) is the SHA-256 of a canonical listing of every file
 above but the wheelhouse: path, executable bit and content digest, sorted by
@@ -36,10 +41,15 @@ if TYPE_CHECKING:
     from migrate.inventory import Plugin
 
 DOCKERFILE_TEMPLATE = "docker/Dockerfile.j2"
+ORCHESTRATOR_TEMPLATE = "docker/Dockerfile.orchestrator.j2"
 IGNORE_TEMPLATE = "docker/.dockerignore"
 USER = "10001:10001"  # numeric: works on base images without useradd or /etc/passwd entries
 PORT = 8080
 RUNTIME_PACKAGE = "migrate_runtime"
+RUNTIME_REQUIREMENTS = "requirements.txt"
+ORCHESTRATOR_REQUIREMENTS = "requirements-orchestrator.txt"
+SERVICE = "service"  # the role of a plugin image (it runs as worker too: MIGRATE_ROLE)
+ORCHESTRATOR = "orchestrator"
 
 # Excluded whatever a project's .dockerignore says: secrets and junk never enter a context.
 ALWAYS_EXCLUDED: tuple[str, ...] = (
@@ -80,10 +90,14 @@ class ContextFile:
 
 @dataclass(frozen=True)
 class BuildContext:
-    plugin: Plugin
+    plugin: Plugin | None  # None: the orchestrator's context
     files: tuple[ContextFile, ...]  # sorted by path
     requirements: tuple[str, ...]
     digest: str  # SHA-256 hex of the canonical listing
+
+    @property
+    def role(self) -> str:
+        return SERVICE if self.plugin is not None else ORCHESTRATOR
 
     @property
     def short_hash(self) -> str:
@@ -167,15 +181,41 @@ def plugin_files(plugin_dir: Path, patterns: Iterable[str]) -> Iterator[ContextF
         yield ContextFile(f"plugin/{relative}", path.read_bytes(), executable)
 
 
-def runtime_files() -> list[ContextFile]:
-    """The plugin host, as package `migrate_runtime` under runtime/."""
+def runtime_dir() -> Path:
     from migrate import runtime
 
-    here = Path(runtime.__file__).parent
+    return Path(runtime.__file__).parent
+
+
+def runtime_files() -> list[ContextFile]:
+    """The runtime, as package `migrate_runtime` under runtime/: every module of
+    src/migrate/runtime and its subpackages (bus/, ...), Python files only."""
+    here = runtime_dir()
     return [
-        ContextFile(f"runtime/{RUNTIME_PACKAGE}/{p.name}", p.read_bytes())
-        for p in sorted(here.glob("*.py"))
+        ContextFile(f"runtime/{RUNTIME_PACKAGE}/{p.relative_to(here).as_posix()}", p.read_bytes())
+        for p in sorted(here.rglob("*.py"))
+        if "__pycache__" not in p.relative_to(here).parts
     ]
+
+
+def _requirement_lines(text: str) -> list[str]:
+    """The requirements of a requirements.txt: comments and blank lines skipped."""
+    found = []
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            found.append(line)
+    return found
+
+
+def runtime_requirements(role: str = SERVICE) -> list[str]:
+    """The runtime's pinned libraries (src/migrate/runtime/requirements.txt); the
+    orchestrator adds requirements-orchestrator.txt."""
+    names = [RUNTIME_REQUIREMENTS] + ([ORCHESTRATOR_REQUIREMENTS] if role == ORCHESTRATOR else [])
+    found: list[str] = []
+    for name in names:
+        found.extend(_requirement_lines((runtime_dir() / name).read_text(encoding="utf-8")))
+    return found
 
 
 def requirements_of(plugin: Plugin) -> list[str]:
@@ -183,11 +223,12 @@ def requirements_of(plugin: Plugin) -> list[str]:
     found: list[str] = list(plugin.manifest.requirements)
     text_file = plugin.path / "requirements.txt"
     if text_file.is_file():
-        for line in text_file.read_text(encoding="utf-8").splitlines():
-            line = line.split(" #", 1)[0].strip()
-            if line and not line.startswith("#"):
-                found.append(line)
-    return list(dict.fromkeys(r.strip() for r in found if r.strip()))
+        found.extend(_requirement_lines(text_file.read_text(encoding="utf-8")))
+    return _once(found)
+
+
+def _once(requirements: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(r.strip() for r in requirements if r.strip()))
 
 
 def check_entrypoint(plugin: Plugin) -> None:
@@ -240,10 +281,12 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 def assemble(ctx: Context, plugin: Plugin) -> BuildContext:
     """The build context of `plugin`. Pure: reads the plugin, the templates and the runtime.
 
+    The requirements are the runtime's and the plugin's, resolved together (one
+    wheelhouse): a plugin pin that conflicts with the runtime's fails to resolve.
     Raises `PluginImageError` when the plugin cannot be built (missing entrypoint).
     """
     check_entrypoint(plugin)
-    requirements = requirements_of(plugin)
+    requirements = _once([*runtime_requirements(SERVICE), *requirements_of(plugin)])
     ignore_text = ctx.render(IGNORE_TEMPLATE)
     dockerfile = ctx.render(
         DOCKERFILE_TEMPLATE,
@@ -254,12 +297,42 @@ def assemble(ctx: Context, plugin: Plugin) -> BuildContext:
         port=PORT,
     )
     files = [
+        *_common_files(dockerfile, ignore_text, requirements),
+        *plugin_files(plugin.path, ignore_patterns(ignore_text)),
+    ]
+    return _context(plugin, files, requirements)
+
+
+def assemble_orchestrator(ctx: Context) -> BuildContext:
+    """The orchestrator's build context: the runtime, its requirements and the run
+    store's driver, with MIGRATE_ROLE=orchestrator. Pure, like `assemble`."""
+    from migrate import __version__
+
+    requirements = _once(runtime_requirements(ORCHESTRATOR))
+    dockerfile = ctx.render(
+        ORCHESTRATOR_TEMPLATE,
+        migrate_version=__version__,
+        base_image=ctx.config.target.base_image,
+        requirements=requirements,
+        user=USER,
+        port=PORT,
+    )
+    files = _common_files(dockerfile, ctx.render(IGNORE_TEMPLATE), requirements)
+    return _context(None, files, requirements)
+
+
+def _common_files(dockerfile: str, ignore_text: str, requirements: list[str]) -> list[ContextFile]:
+    return [
         ContextFile("Dockerfile", dockerfile.encode()),
         ContextFile(".dockerignore", ignore_text.encode()),
         ContextFile("requirements.txt", "".join(f"{r}\n" for r in requirements).encode()),
         *runtime_files(),
-        *plugin_files(plugin.path, ignore_patterns(ignore_text)),
     ]
+
+
+def _context(
+    plugin: Plugin | None, files: list[ContextFile], requirements: list[str]
+) -> BuildContext:
     files.sort(key=lambda f: f.path)
     return BuildContext(
         plugin=plugin, files=tuple(files), requirements=tuple(requirements), digest=digest(files)

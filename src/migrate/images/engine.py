@@ -6,6 +6,7 @@ The only module that imports `docker`, and only inside its functions, so
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -16,7 +17,7 @@ from migrate.images.errors import (
     SERVICES_HINT,
     BaseImageMissingError,
     DockerUnavailableError,
-    PluginImageError,
+    ImageError,
 )
 
 if TYPE_CHECKING:
@@ -90,9 +91,68 @@ def ensure_base_image(client: APIClient, reference: str) -> None:
         ) from None
 
 
+# PEP 508's marker environment, computed by the base image's own Python (as packaging does)
+_ENVIRONMENT_SCRIPT = """
+import json, os, platform, sys
+def full(info):
+    text = f"{info.major}.{info.minor}.{info.micro}"
+    return text if info.releaselevel == "final" else text + info.releaselevel[0] + str(info.serial)
+print(json.dumps({
+    "implementation_name": sys.implementation.name,
+    "implementation_version": full(sys.implementation.version),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}))
+"""
+
+
+def python_environment(client: APIClient, image: str) -> dict[str, str]:
+    """The environment markers (PEP 508) of `image`'s `python3`, from a container with no
+    network that is removed after. Requirements are resolved for it, not for the Python
+    that runs migrate: `redis` needs `async-timeout` on 3.11.2 (Debian bookworm), not on
+    3.11.7. Raises `BaseImageMissingError` when the image has no working python3."""
+    import json
+
+    from docker.errors import APIError
+
+    container = None
+    try:
+        container = client.create_container(
+            image,
+            command=["python3", "-c", _ENVIRONMENT_SCRIPT],
+            host_config=client.create_host_config(network_mode="none"),
+            network_disabled=True,
+            labels={"io.migrate.probe": "python-environment"},
+        )
+        client.start(container)
+        status = client.wait(container, timeout=TIMEOUT)
+        output = client.logs(container, stdout=True, stderr=True).decode(errors="replace")
+        if status.get("StatusCode") != 0:
+            raise APIError(f"python3 exited with {status.get('StatusCode')}: {output[-300:]}")
+        environment: dict[str, str] = json.loads(output.strip().splitlines()[-1])
+        return environment
+    except (APIError, ValueError, IndexError) as exc:
+        raise BaseImageMissingError(
+            f"cannot run python3 in the base image {image}: {_reason(exc)}",
+            hint="the images run `python3 -m migrate_runtime`: set target.base_image in "
+            "migrate.yaml to an image with Python 3.11 and pip",
+        ) from None
+    finally:
+        if container is not None:
+            with contextlib.suppress(APIError):
+                client.remove_container(container, force=True)
+
+
 def build(
     client: APIClient,
-    plugin: str,
+    subject: str,
     context: bytes,
     reference: str,
     labels: dict[str, str],
@@ -101,7 +161,8 @@ def build(
     """Build `context` (a tar stream) and tag it `reference`. Returns the build log.
 
     RUN steps get no network: requirements come from the context's wheelhouse.
-    `on_step(n, total)` follows the engine's `Step n/total` lines.
+    `on_step(n, total)` follows the engine's `Step n/total` lines. A failure raises
+    `ImageError` naming `subject` (`plugin X`, `the orchestrator image`).
     """
     from docker.errors import APIError
 
@@ -133,16 +194,17 @@ def build(
         failure = _reason(exc)
         lines.append(failure)
     if failure is not None:
-        raise PluginImageError(
-            plugin,
+        raise ImageError(
+            subject,
             f"the image build failed: {failure}",
-            hint="the build log is above; fix the plugin or templates/docker/Dockerfile.j2",
+            hint="the build log is above; fix the plugin or templates/docker/Dockerfile.j2 "
+            "(templates/docker/Dockerfile.orchestrator.j2 for the orchestrator)",
             log="\n".join(lines[-LOG_TAIL:]),
         )
     return lines
 
 
-def push(client: APIClient, plugin: str, reference: str) -> None:
+def push(client: APIClient, subject: str, reference: str) -> None:
     from docker.errors import APIError
     from docker.utils import parse_repository_tag
 
@@ -152,8 +214,8 @@ def push(client: APIClient, plugin: str, reference: str) -> None:
             if "error" in event:
                 raise APIError(str(event["error"]))
     except APIError as exc:
-        raise PluginImageError(
-            plugin,
+        raise ImageError(
+            subject,
             f"pushing {reference} failed: {_reason(exc)}",
             hint="check that target.registry in migrate.yaml is reachable and that you are "
             "logged in to it (docker login)",
@@ -169,9 +231,9 @@ def remove(client: APIClient, reference: str) -> bool:
     except (ImageNotFound, NotFound):
         return False
     except APIError as exc:
-        raise PluginImageError(
+        raise ImageError(
             reference,
-            f"cannot remove {reference}: {_reason(exc)}",
+            f"cannot remove it: {_reason(exc)}",
             hint="remove the containers that use it first (docker ps -a)",
         ) from None
     return True

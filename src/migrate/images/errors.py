@@ -5,6 +5,7 @@ from __future__ import annotations
 from migrate.errors import UserError
 
 SERVICES_HINT = 'for development and tests, `eval "$(bash scripts/test-services)"` starts one'
+ORCHESTRATOR_SUBJECT = "the orchestrator image"
 
 
 class DockerUnavailableError(UserError):
@@ -15,16 +16,30 @@ class BaseImageMissingError(UserError):
     """`target.base_image` is not in the engine and could not be pulled."""
 
 
-class PluginImageError(UserError):
-    """One plugin's image could not be built or pushed; the others go on."""
+class ImageError(UserError):
+    """One image could not be assembled, built, pushed or removed; the others go on.
+
+    `subject` says which image (`plugin NAME`, `the orchestrator image`, or a reference);
+    `log` holds the last lines of a failed build.
+    """
+
+    def __init__(
+        self, subject: str, message: str, *, hint: str | None = None, log: str | None = None
+    ) -> None:
+        self.subject = subject
+        self.log = log
+        super().__init__(f"{subject}: {message}", hint=hint)
+
+
+class PluginImageError(ImageError):
+    """One plugin's image could not be built or pushed."""
 
     def __init__(
         self, plugin: str, message: str, *, hint: str | None = None, log: str | None = None
     ) -> None:
         self.plugin = plugin
-        self.log = log
-        super().__init__(f"plugin {plugin}: {message}", hint=hint)
+        super().__init__(f"plugin {plugin}", message, hint=hint, log=log)
 
 
 class ImagesFailedError(UserError):
-    """Some plugins' images failed: the message lists each with its reason."""
+    """Some images failed: the message lists each with its reason."""

@@ -17,10 +17,11 @@ LEDGER = "images.json"
 
 @dataclass(frozen=True)
 class Entry:
-    plugin: str
+    plugin: str | None  # None: the orchestrator's image
     image: str
     created_at: str
     pushed: bool = False
+    role: str = "service"  # or "orchestrator" (ledgers written before it had none: service)
 
 
 def _path(state_dir: Path) -> Path:
@@ -44,19 +45,28 @@ def save(state_dir: Path, entries: list[Entry]) -> None:
     os.replace(tmp, path)
 
 
-def record(state_dir: Path, plugin: str, image: str, *, created: bool, pushed: bool) -> None:
-    """Remember a tag migrate created, or that it pushed one it already had recorded."""
+def record(
+    state_dir: Path,
+    plugin: str | None,
+    image: str,
+    *,
+    created: bool,
+    pushed: bool,
+    role: str = "service",
+) -> None:
+    """Remember a tag migrate created, or that it pushed one it already had recorded.
+    `plugin` is None for the orchestrator's image (role `orchestrator`)."""
     entries = load(state_dir)
     known = {e.image: e for e in entries}
     if image in known:
         if pushed and not known[image].pushed:
             entries = [
-                Entry(e.plugin, e.image, e.created_at, True) if e.image == image else e
+                Entry(e.plugin, e.image, e.created_at, True, e.role) if e.image == image else e
                 for e in entries
             ]
     elif created:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        entries.append(Entry(plugin, image, now, pushed))
+        entries.append(Entry(plugin, image, now, pushed, role))
     else:
         return
     save(state_dir, entries)

@@ -1,4 +1,8 @@
-"""`migrate images build|list|rollback` as functions over a project directory."""
+"""`migrate images build|list|rollback` as functions over a project directory.
+
+Each works on a selection (`targets.select`): every plugin's image and the
+orchestrator's, or those named by `plugins` and `orchestrator`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from typing import Any
 
 from migrate.images import builder, engine, ledger
 from migrate.images.builder import Outcome
-from migrate.images.errors import ImagesFailedError, PluginImageError
+from migrate.images.context import ORCHESTRATOR, SERVICE
+from migrate.images.errors import ImageError, ImagesFailedError
 from migrate.reporting import Reporter
 
 
@@ -26,17 +31,15 @@ class BuildResult:
         return {
             "version": 1,
             "images": [builder.summary(o) for o in self.images],
-            "failed": [o.plugin for o in self.failures],
+            "failed": [o.name for o in self.failures],
         }
 
     def error(self) -> ImagesFailedError | None:
-        """One error that names every failed plugin and why, or None."""
+        """One error that names every failed image and why, or None."""
         if not self.failures:
             return None
         built = len(self.images) - len(self.failures)
-        reasons = "\n".join(
-            f"  - {o.error.render() if o.error else o.plugin}" for o in self.failures
-        )
+        reasons = "\n".join(f"  - {o.error.render() if o.error else o.name}" for o in self.failures)
         return ImagesFailedError(
             f"{len(self.failures)} of {len(self.images)} image(s) failed ({built} ok):\n{reasons}",
             hint="fix those plugins and run `migrate images build` again: images already built "
@@ -48,19 +51,19 @@ def build(
     project_dir: Path,
     plugins: Sequence[str] | None = None,
     *,
+    orchestrator: bool | None = None,
     push: bool = False,
     jobs: int | None = None,
     reporter: Reporter | None = None,
 ) -> BuildResult:
-    """Build the image of every (or each named) plugin that the engine does not have yet."""
+    """Build every selected image that the engine does not have yet (see `targets.select`)."""
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
 
     ctx = open_context(project_dir, reporter)
     if push:
         builder.require_registry(ctx)
-    selected = builder.select_plugins(ctx, plugins)
-    targets = builder.plan_targets(ctx, selected)
+    targets = builder.selected_targets(ctx, builder.select(ctx, plugins, orchestrator))
     client = engine.connect()
     with ProjectLock(ctx.state_dir, "images build"):
         outcomes = builder.build_all(ctx, client, targets, push=push, jobs=jobs)
@@ -72,21 +75,28 @@ def build(
                     outcome.image,
                     created=outcome.built,
                     pushed=outcome.pushed,
+                    role=outcome.role,
                 )
     return BuildResult(outcomes)
 
 
 @dataclass(frozen=True)
 class ListedImage:
-    plugin: str
+    plugin: str | None  # None: the orchestrator
     image: str
-    current: bool  # the tag of the plugin's present content
+    current: bool  # the tag of the image's present content
     created: str  # ISO time
     size: int  # bytes
+    role: str = SERVICE
+
+    @property
+    def name(self) -> str:
+        return self.plugin if self.plugin is not None else ORCHESTRATOR
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "plugin": self.plugin,
+            "role": self.role,
             "image": self.image,
             "current": self.current,
             "created": self.created,
@@ -102,22 +112,31 @@ class ImageList:
         return {"version": 1, "images": [i.to_dict() for i in self.images]}
 
 
-def list_images(project_dir: Path, plugins: Sequence[str] | None = None) -> ImageList:
-    """The engine's images of this project (by label), newest first per plugin."""
+def _identity(labels: dict[str, str]) -> tuple[str | None, str] | None:
+    """(plugin or None, role) from an image's labels; None: not one of migrate's images."""
+    if labels.get("io.migrate.role") == ORCHESTRATOR:
+        return None, ORCHESTRATOR
+    plugin = labels.get("io.migrate.plugin")
+    return (plugin, SERVICE) if plugin else None
+
+
+def list_images(
+    project_dir: Path, plugins: Sequence[str] | None = None, *, orchestrator: bool | None = None
+) -> ImageList:
+    """The engine's images of this project (by label): plugins by name, then the
+    orchestrator; the current tag of each first."""
     from migrate.project import open_context
 
     ctx = open_context(project_dir)
-    selected = builder.select_plugins(ctx, plugins) if plugins else None
-    names = {p.name for p in selected} if selected is not None else None
-    current = {
-        t.image for t in builder.plan_targets(ctx, selected or ctx.inventory.plugins) if t.image
-    }
+    selection = builder.select(ctx, plugins, orchestrator)
+    current = {t.image for t in builder.selected_targets(ctx, selection) if t.image}
     client = engine.connect()
     found = []
     for image in engine.project_images(client, ctx.config.project):
-        plugin = (image.get("Labels") or {}).get("io.migrate.plugin", "")
-        if names is not None and plugin not in names:
+        identity = _identity(image.get("Labels") or {})
+        if identity is None or not selection.includes(identity[0]):
             continue
+        plugin, role = identity
         created = dt.datetime.fromtimestamp(int(image.get("Created") or 0), dt.UTC)
         for tag in image.get("RepoTags") or []:
             if tag == "<none>:<none>":
@@ -129,22 +148,37 @@ def list_images(project_dir: Path, plugins: Sequence[str] | None = None) -> Imag
                     current=tag in current,
                     created=created.isoformat(timespec="seconds"),
                     size=int(image.get("Size") or 0),
+                    role=role,
                 )
             )
-    found.sort(key=lambda i: (i.plugin, not i.current, i.created, i.image))
+    found.sort(key=lambda i: (i.plugin is None, i.plugin or "", not i.current, i.created, i.image))
     return ImageList(found)
 
 
 @dataclass(frozen=True)
+class RemovedImage:
+    plugin: str | None  # None: the orchestrator
+    image: str
+    role: str = SERVICE
+
+    @property
+    def name(self) -> str:
+        return self.plugin if self.plugin is not None else ORCHESTRATOR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plugin": self.plugin, "role": self.role, "image": self.image}
+
+
+@dataclass(frozen=True)
 class RollbackResult:
-    removed: list[tuple[str, str]]  # (plugin, image)
-    missing: list[tuple[str, str]]  # recorded, but already gone from the engine
+    removed: list[RemovedImage]
+    missing: list[RemovedImage]  # recorded, but already gone from the engine
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": 1,
-            "removed": [{"plugin": p, "image": i} for p, i in self.removed],
-            "already_gone": [{"plugin": p, "image": i} for p, i in self.missing],
+            "removed": [r.to_dict() for r in self.removed],
+            "already_gone": [r.to_dict() for r in self.missing],
         }
 
 
@@ -152,31 +186,37 @@ def rollback(
     project_dir: Path,
     plugins: Sequence[str] | None = None,
     *,
+    orchestrator: bool | None = None,
     reporter: Reporter | None = None,
 ) -> RollbackResult:
-    """Remove the tags that builds created (all, or the named plugins'), and only those."""
+    """Remove the tags that builds created (of the selected images), and only those."""
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
 
     ctx = open_context(project_dir, reporter)
-    names = {p.name for p in builder.select_plugins(ctx, plugins)} if plugins else None
+    selection = builder.select(ctx, plugins, orchestrator)
     with ProjectLock(ctx.state_dir, "images rollback"):
-        entries = [e for e in ledger.load(ctx.state_dir) if names is None or e.plugin in names]
+        entries = [
+            e
+            for e in ledger.load(ctx.state_dir)
+            if selection.includes(None if e.role == ORCHESTRATOR else e.plugin)
+        ]
         if not entries:
             return RollbackResult([], [])
         client = engine.connect()
-        removed: list[tuple[str, str]] = []
-        missing: list[tuple[str, str]] = []
+        removed: list[RemovedImage] = []
+        missing: list[RemovedImage] = []
         done: set[str] = set()
         ctx.reporter.start("images:rollback", "removing image tags", len(entries))
         try:
             for entry in reversed(entries):
                 try:
                     gone = engine.remove(client, entry.image)
-                except PluginImageError:
+                except ImageError:
                     ledger.forget(ctx.state_dir, done)
                     raise
-                (removed if gone else missing).append((entry.plugin, entry.image))
+                item = RemovedImage(entry.plugin, entry.image, entry.role)
+                (removed if gone else missing).append(item)
                 done.add(entry.image)
                 ctx.reporter.advance("images:rollback")
         finally:

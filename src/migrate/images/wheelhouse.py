@@ -1,54 +1,101 @@
-"""Plugin requirements resolved on the build machine into a wheelhouse.
+"""An image's requirements resolved on the build machine into a wheelhouse.
 
 The image installs them with `pip install --no-index --find-links`, so the
 build itself needs no network. `pip wheel` runs with the Python that runs
 migrate: use the same minor version as the base image's Python (3.11 for
-`python:3.11-slim` and Debian bookworm) so binary wheels fit. A wheelhouse is
-kept in `.migrate/wheelhouse/<hash of the requirements>/` and reused.
+`python:3.11-slim` and Debian bookworm) so binary wheels fit. Environment
+markers (`; python_full_version < "3.11.3"`) are evaluated for the base
+image's Python, not this one, when its marker environment is given (pip has
+no option for that: a small wrapper sets it before pip runs). A wheelhouse is
+kept in `.migrate/wheelhouse/<hash of the requirements and markers>/` and reused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from migrate.images.errors import PluginImageError
+from migrate.images.errors import ImageError
 
 PIP_TIMEOUT = 900  # seconds
 
 
-def key(requirements: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+# Runs pip with PEP 508 markers evaluated in the target's environment (JSON in the variable).
+_PIP_FOR_TARGET = """
+import json, os, runpy
+from pip._vendor.packaging import markers
+target = json.loads(os.environ["MIGRATE_MARKER_ENVIRONMENT"])
+markers.default_environment = lambda: dict(target)
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
 
 
-def resolve(plugin: str, requirements: Sequence[str], cache_dir: Path) -> list[Path]:
-    """The wheel files that satisfy `requirements` (with their dependencies)."""
+def key(requirements: Sequence[str], environment: Mapping[str, str] | None = None) -> str:
+    text = "\n".join(requirements)
+    if environment:
+        text += "\n" + json.dumps(dict(environment), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(name, threading.Lock())
+
+
+def resolve(
+    subject: str,
+    requirements: Sequence[str],
+    cache_dir: Path,
+    environment: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """The wheel files that satisfy `requirements` (with their dependencies), with
+    environment markers evaluated in `environment` (the image's Python; default: this one).
+
+    `subject` names the image in errors (`plugin X`, `the orchestrator image`).
+    Concurrent builds of images with the same list wait for one resolution.
+    """
     if not requirements:
         return []
-    target = cache_dir / key(requirements)
-    if not (target / ".complete").is_file():
-        _download(plugin, requirements, cache_dir, target)
+    target = cache_dir / key(requirements, environment)
+    with _lock(str(target)):
+        if not (target / ".complete").is_file():
+            _download(subject, requirements, cache_dir, target, environment)
     return sorted(target.glob("*.whl"))
 
 
-def _download(plugin: str, requirements: Sequence[str], cache_dir: Path, target: Path) -> None:
+def _download(
+    subject: str,
+    requirements: Sequence[str],
+    cache_dir: Path,
+    target: Path,
+    environment: Mapping[str, str] | None,
+) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir))
     try:
         listing = work / "requirements.txt"
         listing.write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
         wheels = work / "wheels"
+        pip = ["-c", _PIP_FOR_TARGET] if environment else ["-m", "pip"]
+        variables = dict(os.environ)
+        if environment:
+            variables["MIGRATE_MARKER_ENVIRONMENT"] = json.dumps(dict(environment))
         command = [
             sys.executable,
-            "-m",
-            "pip",
+            *pip,
             "wheel",
             "--wheel-dir",
             str(wheels),
@@ -61,11 +108,16 @@ def _download(plugin: str, requirements: Sequence[str], cache_dir: Path, target:
         ]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False
+                command,
+                capture_output=True,
+                text=True,
+                timeout=PIP_TIMEOUT,
+                check=False,
+                env=variables,
             )
         except subprocess.TimeoutExpired:
-            raise PluginImageError(
-                plugin,
+            raise ImageError(
+                subject,
                 f"resolving its requirements took longer than {PIP_TIMEOUT} s",
                 hint="check that the package index is reachable (PIP_INDEX_URL)",
             ) from None
@@ -74,11 +126,13 @@ def _download(plugin: str, requirements: Sequence[str], cache_dir: Path, target:
             errors = [line for line in output.splitlines() if line.startswith("ERROR")]
             last = output.splitlines()[-1] if output else "pip failed"
             reason = "; ".join(errors[:3]) or last
-            raise PluginImageError(
-                plugin,
+            raise ImageError(
+                subject,
                 f"cannot resolve its requirements ({', '.join(requirements)}): {reason}",
                 hint="fix `requirements` in its plugin.yaml or requirements.txt (does that "
-                "version exist?), or make the package index reachable (PIP_INDEX_URL)",
+                "version exist? does it conflict with the runtime's pins in "
+                "src/migrate/runtime/requirements.txt?), or make the package index reachable "
+                "(PIP_INDEX_URL)",
                 log=output,
             )
         (wheels / ".complete").write_text("\n".join(requirements) + "\n", encoding="utf-8")

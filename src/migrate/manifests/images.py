@@ -1,11 +1,13 @@
-"""Which image a plugin's workloads run.
+"""Which image a workload runs: exactly the tags `migrate images build` makes.
 
 DESIGN 3.7 tags an image `<registry or project>/<plugin>:<hash>`, the hash
-being the first 12 hex digits of the SHA-256 of the build context. The
-manifests use that same tag, computed without Docker from the build context
-`migrate.images` assembles (pure: it reads files), so `render` and `plan`
-work before any build. Should the context not assemble (a plugin without
-its entrypoint), the tag falls back to a hash of the plugin directory.
+being the first 12 hex digits of the SHA-256 of the build context; the
+orchestrator's image is `<registry or project>/<project>-orchestrator:<hash>`
+(DESIGN 3.9). The manifests compute the same references from the same build
+contexts (`migrate.images.targets`, pure: it reads files, never asks Docker),
+so `render` and `plan` work before any build. Should a plugin's context not
+assemble (a plugin without its entrypoint), its tag falls back to a hash of
+the plugin directory: the build says why it cannot build it.
 """
 
 from __future__ import annotations
@@ -42,18 +44,29 @@ def image_prefix(registry: str | None, project: str) -> str:
 
 def image_tag(ctx: Context, plugin: Plugin) -> str:
     """The 12-hex tag `migrate images build` gives the plugin's image."""
+    from migrate.images.context import assemble
+
     try:
-        from migrate.images.context import assemble
-    except ImportError:  # a build of migrate without the images package
-        return plugin_source_hash(plugin.path)
-    try:
-        return str(assemble(ctx, plugin).short_hash)
+        return assemble(ctx, plugin).short_hash
     except Exception:  # the build context cannot be assembled: images will say why
         return plugin_source_hash(plugin.path)
 
 
 def plugin_image(ctx: Context, plugin: Plugin) -> str:
     """`<registry or project>/<image name>:<tag>`, as `migrate images build` tags it."""
-    target = ctx.config.target
-    repository = image_repository(image_prefix(target.registry, ctx.config.project), plugin.name)
-    return f"{repository}:{image_tag(ctx, plugin)}"
+    from migrate.images.targets import repository_prefix
+
+    return f"{image_repository(repository_prefix(ctx), plugin.name)}:{image_tag(ctx, plugin)}"
+
+
+def orchestrator_image(ctx: Context) -> str:
+    """`<registry or project>/<project>-orchestrator:<tag>`, as `migrate images build` tags it.
+
+    Raises the images' `ImageError` when a plugin's repository would be the orchestrator's.
+    """
+    from migrate.images.targets import orchestrator_target
+
+    target = orchestrator_target(ctx)
+    if target.error is not None:
+        raise target.error
+    return target.image

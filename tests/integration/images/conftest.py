@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,8 @@ import yaml
 
 from migrate import api
 from tests.conftest import require_service
+from tests.integration.data.conftest import database_url, pg_server  # noqa: F401  (fixtures)
+from tests.integration.runtime.conftest import redis_server, redis_url  # noqa: F401  (fixtures)
 
 BASE_IMAGE = os.environ.get("MIGRATE_TEST_BASE_IMAGE", "migrate-test/python:3.11-bookworm")
 REGISTRY = os.environ.get("MIGRATE_TEST_REGISTRY", "127.0.0.1:5000")
@@ -135,24 +138,118 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 
 def run_plugin(client: Any, image: str, project: str) -> tuple[Any, int]:
     """Start the image on 127.0.0.1:<free port> with host networking; wait for /healthz."""
+    return run_image(client, image, project)
+
+
+def run_image(
+    client: Any,
+    image: str,
+    project: str,
+    environment: dict[str, str] | None = None,
+    volumes: dict[str, dict[str, str]] | None = None,
+) -> tuple[Any, int]:
+    """Start the image with host networking on 127.0.0.1:<free port>, with `environment`
+    added; wait until /healthz answers 200. Labelled so the fixture removes it."""
     port = free_port()
     container = client.containers.run(
         image,
         detach=True,
         network_mode="host",
-        environment={"HOST": "127.0.0.1", "PORT": str(port)},
+        environment={**(environment or {}), "HOST": "127.0.0.1", "PORT": str(port)},
+        volumes=volumes or {},
         labels={TEST_LABEL: project},
     )
+    wait_for(container, f"http://127.0.0.1:{port}/healthz")
+    return container, port
+
+
+def wait_for(container: Any, url: str) -> Any:
+    """Poll `url` until it answers 200 (returns its JSON); fail with the container's log
+    when it exits or the deadline passes."""
     deadline = time.monotonic() + DEADLINE
+    last: object = None
     while True:
         try:
-            status, _ = http("GET", f"http://127.0.0.1:{port}/healthz")
+            status, document = http("GET", url)
             if status == 200:
-                return container, port
-        except (OSError, urllib.error.URLError):
-            pass
+                return document
+            last = status
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:300]!r}"
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
         container.reload()
         if container.status == "exited" or time.monotonic() > deadline:
-            logs = container.logs().decode(errors="replace")
-            raise AssertionError(f"{image} did not answer /healthz ({container.status}):\n{logs}")
+            logs = container.logs().decode(errors="replace")[-4000:]
+            raise AssertionError(
+                f"{container.image.tags} did not answer {url} with 200 ({container.status}, "
+                f"last: {last}):\n{logs}"
+            )
         time.sleep(0.1)  # poll interval, bounded by the deadline above
+
+
+@contextlib.contextmanager
+def tcp_to_unix(socket_path: str) -> Iterator[int]:
+    """Relay 127.0.0.1:<free port> to a Unix socket, while the block runs: the embedded
+    PostgreSQL listens on a socket in its data directory, which a container's non-root
+    user cannot enter; with host networking it reaches this relay instead."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    connections: list[socket.socket] = []
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener was closed: the block ended
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            try:
+                upstream.connect(socket_path)
+            except OSError:
+                client.close()
+                upstream.close()
+                continue
+            connections.extend((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(source, sink), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        listener.close()
+        for connection in connections:
+            connection.close()
+
+
+@contextlib.contextmanager
+def database_over_tcp(url: str) -> Iterator[str]:
+    """`url` as a libpq conninfo a container with host networking can use: unchanged when
+    it names a TCP host, else through `tcp_to_unix` to its socket."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(url)
+    host = str(parts.get("host") or "")
+    if not host.startswith("/"):
+        yield url
+        return
+    path = f"{host}/.s.PGSQL.{parts.get('port') or 5432}"
+    with tcp_to_unix(path) as port:
+        yield make_conninfo(url, host="127.0.0.1", port=str(port))
+
+
+@pytest.fixture
+def container_database_url(database_url: str) -> Iterator[str]:  # noqa: F811
+    """A fresh database (the `database_url` fixture) that containers with host networking
+    reach on 127.0.0.1."""
+    with database_over_tcp(database_url) as url:
+        yield url

@@ -52,9 +52,10 @@ def build_json(project: Path, *args: str) -> dict[str, Any]:
 def test_every_plugin_builds_runs_and_answers(image_project: Path, docker_client: Any) -> None:
     document = build_json(image_project)
     assert document["version"] == 1
-    images = {i["plugin"]: i for i in document["images"]}
+    images = {i["plugin"]: i for i in document["images"] if i["role"] == "service"}
     assert set(images) == set(PAYLOADS)
-    assert all(i["built"] is True for i in images.values())
+    assert all(i["built"] is True for i in document["images"])  # the orchestrator's too
+    assert [i["plugin"] for i in document["images"] if i["role"] == "orchestrator"] == [None]
     project = project_name(image_project)
     assert images["Report-Writer"]["image"].startswith(f"{project}/report-writer:")
 
@@ -64,7 +65,7 @@ def test_every_plugin_builds_runs_and_answers(image_project: Path, docker_client
         assert config["User"] and config["User"].split(":")[0] not in ("", "0", "root")
         assert config["Healthcheck"]["Test"][-2:] == ["migrate_runtime", "--check"]
         labels = config["Labels"]
-        assert labels["io.migrate.plugin"] == plugin
+        assert labels["io.migrate.plugin"] == plugin and labels["io.migrate.role"] == "service"
         assert labels["io.migrate.source-hash"].startswith(image.rsplit(":", 1)[1])
         assert labels["org.opencontainers.image.title"] == plugin
 
@@ -135,12 +136,15 @@ def test_rollback_removes_the_created_tags_and_only_those(
         built = {o.plugin: o.built for o in result.images}
         started = {key for kind, key, _ in reporter.events if kind == "start"}
         finished = {key for kind, key, _ in reporter.events if kind == "done"}
-        assert started == finished == {"images"} | {f"image:{p}" for p in PAYLOADS}
-        assert built.pop("planner") is False and all(built.values())
+        keys = {"images", "orchestrator-image"} | {f"image:{p}" for p in PAYLOADS}
+        assert started == finished == keys
+        assert built.pop("planner") is False and all(built.values())  # None: the orchestrator
 
         rolled = json.loads(run(image_project, "images", "rollback", "--output", "json").stdout)
-        removed = {r["plugin"] for r in rolled["removed"]}
-        assert removed == set(PAYLOADS) - {"planner"}
+        removed = {(r["plugin"], r["role"]) for r in rolled["removed"]}
+        assert removed == {(p, "service") for p in PAYLOADS if p != "planner"} | {
+            (None, "orchestrator")
+        }
         docker_client.images.get(planner.image)  # still there
         listed = api.images_list(image_project)
         assert listed.images == []  # the planted tag has no migrate labels
@@ -235,7 +239,8 @@ def test_the_images_task_of_phase_2(image_project: Path) -> None:
         return {c["resource"]: c["summary"] for c in task["changes"]}
 
     before = task_changes()
-    assert len(before) == 6 and all(s.startswith("build ") for s in before.values())
+    assert len(before) == 7 and all(s.startswith("build ") for s in before.values())
+    assert "orchestrator-image" in before  # six plugins and the orchestrator
     applied = run(
         image_project,
         "apply",
@@ -248,7 +253,8 @@ def test_the_images_task_of_phase_2(image_project: Path) -> None:
     )
     assert applied.exit_code == 0, applied.output
     assert set(task_changes().values()) == {"up to date"}
-    assert len(api.images_list(image_project).images) == 6
+    listed = api.images_list(image_project).images
+    assert len(listed) == 7 and [i.role for i in listed].count("orchestrator") == 1
 
     rolled = run(image_project, "rollback", "--phase", "2", "--yes")
     assert rolled.exit_code == 0, rolled.output
