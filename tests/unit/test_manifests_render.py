@@ -48,7 +48,14 @@ def test_every_phase_renders_what_the_issue_lists(project: Path) -> None:
         "Ingress",
         "ServiceMonitor",
     } <= _kinds(by_phase[2])
-    assert {"Deployment", "Kafka", "KafkaTopic", "HorizontalPodAutoscaler"} <= _kinds(by_phase[3])
+    assert {
+        "Deployment",
+        "Kafka",
+        "KafkaTopic",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+        "PodMonitor",
+    } <= _kinds(by_phase[3])
     assert {"StatefulSet", "Elasticsearch", "Kibana", "NetworkPolicy"} <= _kinds(by_phase[4])
 
 
@@ -75,14 +82,13 @@ def test_plugin_deployments_are_hardened(project: Path) -> None:
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert {"mountPath": "/tmp", "name": "tmp"} in container["volumeMounts"]
         assert {"emptyDir": {"sizeLimit": "64Mi"}, "name": "tmp"} in pod["volumes"]
-        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-            assert container[probe]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        for probe in ("livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["resources"]["requests"] and container["resources"]["limits"]
         env = {e["name"]: e for e in container["env"]}
-        assert env["DATABASE_URL"] == {
-            "name": "DATABASE_URL",
-            "valueFrom": {"secretKeyRef": {"name": "project-database", "key": "url"}},
-        }
+        assert env["MIGRATE_ROLE"]["value"] == "service"
+        assert "DATABASE_URL" not in env  # only the orchestrator keeps state
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"].startswith("http://jaeger-collector")
         annotations = manifest.obj["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
@@ -124,10 +130,10 @@ def test_istio_objects_per_plugin(project: Path) -> None:
     assert rule["spec"]["trafficPolicy"]["tls"] == {"mode": "ISTIO_MUTUAL"}
 
 
-def test_kafka_topic_for_every_plugin_event(project: Path) -> None:
+def test_kafka_topic_for_every_event_its_dead_letters_and_settled_notices(project: Path) -> None:
     phase3 = _render(project)[3]
     topics = {m.obj["spec"]["topicName"] for m in phase3 if m.kind == "KafkaTopic"}
-    assert topics == {
+    types = {
         "task.created",
         "plan.ready",
         "review.done",
@@ -136,21 +142,34 @@ def test_kafka_topic_for_every_plugin_event(project: Path) -> None:
         "summary.ready",
         "notification.sent",
     }
+    assert topics == types | {f"{t}.dlq" for t in types} | {"migrate.settled"}
     kafka = _one(phase3, "Kafka", "project-events")
     assert kafka["apiVersion"] == "kafka.strimzi.io/v1beta2"
 
 
-def test_phase3_orchestrator_workers_and_hpa(project: Path) -> None:
-    phase3 = _render(project)[3]
-    _one(phase3, "Deployment", "project-orchestrator")
+def test_phase3_orchestrator_workers_and_autoscalers(project: Path) -> None:
+    by_phase = _render(project)
+    phase3 = by_phase[3]
+    orchestrator = _one(phase3, "Deployment", "project-orchestrator")
     workers = [m for m in phase3 if m.kind == "Deployment" and m.name.endswith("-worker")]
     assert len(workers) == 6
     hpa = _one(phase3, "HorizontalPodAutoscaler", "project-orchestrator")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] == 10
-    assert sum(1 for m in phase3 if m.kind == "HorizontalPodAutoscaler") == 7
-    # the HPA owns the replica count
-    assert "replicas" not in workers[0].obj["spec"]
+    # CPU HPAs for what serves requests: the orchestrator and each plugin's active track
+    targets = {
+        m.obj["spec"]["scaleTargetRef"]["name"]
+        for m in phase3
+        if m.kind == "HorizontalPodAutoscaler"
+    }
+    active = {m.name for m in by_phase[2] if m.kind == "Deployment" and m.name.endswith("-blue")}
+    assert targets == {"project-orchestrator"} | active
+    # workers scale on lag (KEDA), never on CPU
+    scaled = {m.obj["spec"]["scaleTargetRef"]["name"] for m in phase3 if m.kind == "ScaledObject"}
+    assert scaled == {m.name for m in workers}
+    # the autoscalers own the replica count
+    assert all("replicas" not in m.obj["spec"] for m in workers)
+    assert "replicas" not in orchestrator["spec"]
 
 
 def test_network_policies_deny_by_default_and_allow_needed_flows(project: Path) -> None:
@@ -159,11 +178,15 @@ def test_network_policies_deny_by_default_and_allow_needed_flows(project: Path) 
         "default-deny",
         "allow-dns",
         "allow-ingress-controller-to-plugins",
-        "allow-orchestrator-to-plugins",
         "allow-database-egress",
+        "allow-telemetry",
+        "allow-kafka",
         "allow-app-to-kafka",
+        "allow-cache",
         "allow-app-to-redis",
     } <= names
+    # the orchestrator reaches plugins through the bus, never over HTTP
+    assert "allow-orchestrator-to-plugins" not in names
 
 
 def test_roadmap_checks_name_rendered_objects(project: Path) -> None:

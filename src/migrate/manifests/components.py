@@ -52,7 +52,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "orchestrator": ("k8s/orchestrator.yaml.j2",),
     "workers": ("k8s/workers.yaml.j2",),
     "kafka": ("k8s/kafka.yaml.j2",),
-    "hpa": ("k8s/hpa.yaml.j2",),
+    "hpa": ("k8s/hpa.yaml.j2", "k8s/keda.yaml.j2"),
     "redis": ("k8s/redis.yaml.j2",),
     "elasticsearch": ("k8s/analytics.yaml.j2",),
     "kibana": ("k8s/analytics.yaml.j2",),
@@ -81,17 +81,49 @@ class ManifestsParams(_Params):
     ] = "kafka"
     topics: Annotated[
         Literal["from-plugin-events"] | list[str],
-        Field(description="Kafka topics: every plugin.yaml `events` entry, or a list."),
+        Field(
+            description="Kafka event types: every plugin.yaml `events` entry, or a list (each "
+            "also gets its `<type>.dlq` topic; `migrate.settled` is always there)."
+        ),
     ] = "from-plugin-events"
-    min_replicas: Annotated[int, Field(ge=1, description="HPA lower bound.")] = 2
-    max_replicas: Annotated[int, Field(ge=1, description="HPA upper bound.")] = 10
+    partitions: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="Partitions per Kafka topic: at most this many consumers of a "
+            "group read one topic at a time.",
+        ),
+    ] = 3
+    min_replicas: Annotated[
+        int, Field(ge=1, description="Lower bound of every autoscaler (HPA and ScaledObject).")
+    ] = 2
+    max_replicas: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Upper bound of every autoscaler; a Kafka worker's is also capped at "
+            "the partitions it reads.",
+        ),
+    ] = 10
     target_cpu_percent: Annotated[int, Field(ge=1, le=100, description="HPA CPU target.")] = 70
+    target_lag: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Workers (KEDA): events waiting per replica before another is added "
+            "(redis-streams lagCount, kafka lagThreshold).",
+        ),
+    ] = 10
     default_deny: Annotated[
         bool, Field(description="NetworkPolicies: deny everything not explicitly allowed.")
     ] = True
     image: Annotated[
         str | None,
-        Field(description="Orchestrator image; default <registry or project>/orchestrator:latest"),
+        Field(
+            description="Orchestrator image; default the one `migrate images build` builds, "
+            "<registry or project>/<project>-orchestrator:<hash>"
+        ),
     ] = None
 
 
@@ -117,9 +149,11 @@ class Options:
     replicas: int = 2
     queue: str = "kafka"
     topics: tuple[str, ...] | None = None  # None: from plugin events
+    partitions: int = 3
     min_replicas: int = 2
     max_replicas: int = 10
     target_cpu_percent: int = 70
+    target_lag: int = 10
     default_deny: bool = True
     orchestrator_image: str | None = None
 
@@ -150,12 +184,15 @@ def roadmap_options(roadmap: Roadmap, expand: Callable[[Any], Any]) -> Options:
                 knobs["strategy"], knobs["replicas"] = params.strategy, params.replicas
             if "workers" in owned:
                 knobs["queue"] = params.queue
-            if "kafka" in owned and params.topics != "from-plugin-events":
-                knobs["topics"] = tuple(params.topics)
+            if "kafka" in owned:
+                knobs["partitions"] = params.partitions
+                if params.topics != "from-plugin-events":
+                    knobs["topics"] = tuple(params.topics)
             if "hpa" in owned:
                 knobs["min_replicas"] = params.min_replicas
                 knobs["max_replicas"] = max(params.max_replicas, params.min_replicas)
                 knobs["target_cpu_percent"] = params.target_cpu_percent
+                knobs["target_lag"] = params.target_lag
             if "network-policies" in owned:
                 knobs["default_deny"] = params.default_deny
             if "orchestrator" in owned and params.image:

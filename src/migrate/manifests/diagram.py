@@ -3,8 +3,9 @@
 Nodes are the objects a reader thinks in (Ingress, Services, Deployments,
 StatefulSets, Kafka, Elasticsearch, Kibana, Helm releases), grouped by
 phase; edges are the references the objects actually make (Ingress
-backends, Service selectors, HPA targets, secretKeyRefs, Kafka and Redis
-addresses in the environment). Nothing is drawn that is not rendered.
+backends, Service selectors, HPA and ScaledObject targets, secretKeyRefs,
+Kafka and Redis addresses in the environment). Nothing is drawn that is not
+rendered.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SHOWN = {
     "Elasticsearch",
     "Kibana",
     "HorizontalPodAutoscaler",
+    "ScaledObject",
 }
 
 
@@ -91,9 +93,10 @@ def mermaid(phases: list[PhaseManifests]) -> str:
                     labels = _pod_labels(other.obj)
                     if selector and all(labels.get(k) == v for k, v in selector.items()):
                         edges.add(f"  {me} --> {_id(other.kind, other.namespace, other.name)}")
-        if m.kind == "HorizontalPodAutoscaler":
+        if m.kind in ("HorizontalPodAutoscaler", "ScaledObject"):
             target = spec.get("scaleTargetRef", {}).get("name")
-            edges.add(f"  {me} -.->|scales| {_id('Deployment', m.namespace, target)}")
+            label = "scales on lag" if m.kind == "ScaledObject" else "scales"
+            edges.add(f"  {me} -.->|{label}| {_id('Deployment', m.namespace, target)}")
         if m.kind in ("Deployment", "StatefulSet"):
             for env in _env(m.obj):
                 if "secretKeyRef" in env.get("valueFrom", {}) and env["name"] == "DATABASE_URL":
@@ -105,9 +108,7 @@ def mermaid(phases: list[PhaseManifests]) -> str:
                         prefix = (
                             f"{other.name}-kafka-bootstrap" if other.kind == "Kafka" else other.name
                         )
-                        if value.startswith((prefix + ".", f"redis://{prefix}.")) or (
-                            env["name"] == "MIGRATE_PLUGINS" and f"//{other.name}." in value
-                        ):
+                        if value.startswith((prefix + ".", f"redis://{prefix}.")):
                             edges.add(f"  {me} --> {_id(other.kind, other.namespace, other.name)}")
         if m.kind == "Kibana":
             ref = spec.get("elasticsearchRef", {}).get("name")

@@ -18,6 +18,7 @@ FLUENT_REPO = "https://fluent.github.io/helm-charts"
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 INGRESS_NGINX_REPO = "https://kubernetes.github.io/ingress-nginx"
 STRIMZI_REPO = "https://strimzi.io/charts/"
+KEDA_REPO = "https://kedacore.github.io/charts"
 
 #: chart -> pinned version
 CHART_VERSIONS: dict[str, str] = {
@@ -30,7 +31,34 @@ CHART_VERSIONS: dict[str, str] = {
     "istiod": "1.23.2",
     "ingress-nginx": "4.11.3",
     "strimzi-kafka-operator": "0.43.0",
+    # the newest KEDA tested with Kubernetes 1.30, the default target.kubernetes_version
+    # (KEDA 2.17: 1.30 - 1.32; 2.18 starts at 1.31). The chart's appVersion is the same.
+    "keda": "2.17.3",
 }
+
+#: the KEDA release the pinned chart installs: its CRDs are vendored under
+#: manifests/crds/keda/ at this tag (scripts/refresh-crds) and validate the ScaledObjects
+KEDA_APP_VERSION = "2.17.3"
+KEDA_NAMESPACE = "keda"
+
+#: The Jaeger chart (3.3.1) with `allInOne.enabled` runs one all-in-one pod whose
+#: Deployment sets COLLECTOR_OTLP_ENABLED=true, and a Service `<fullname>-collector`
+#: with port 4318 (`otlp-http`, OTLP over HTTP) and 4317 (`otlp-grpc`); fullname is the
+#: release name when it contains the chart name (templates/_helpers.tpl, jaeger.fullname).
+JAEGER_RELEASE = "jaeger"
+JAEGER_OTLP_HTTP_PORT = 4318
+
+
+def jaeger_collector_service(release: str = JAEGER_RELEASE) -> str:
+    """The collector Service the Jaeger chart creates for a release (no overrides)."""
+    fullname = release if "jaeger" in release else f"{release}-jaeger"
+    return f"{fullname[:63].rstrip('-')}-collector"
+
+
+def jaeger_otlp_endpoint(monitoring_namespace: str) -> str:
+    """Where the workloads send traces: the rendered Jaeger collector, OTLP over HTTP."""
+    service = jaeger_collector_service()
+    return f"http://{service}.{monitoring_namespace}.svc:{JAEGER_OTLP_HTTP_PORT}"
 
 
 def _release(
@@ -76,14 +104,26 @@ def releases_for(component: str, options: Options, variables: dict[str, Any]) ->
     if component == "jaeger":
         return [
             _release(
-                "jaeger",
+                JAEGER_RELEASE,
                 "jaeger",
                 JAEGER_REPO,
                 monitoring,
                 component,
                 {
                     "provisionDataStore": {"cassandra": False},
-                    "allInOne": {"enabled": True},
+                    # the all-in-one pod receives OTLP (gRPC 4317, HTTP 4318) behind
+                    # Service jaeger-collector; the separate collector is not needed
+                    "allInOne": {
+                        "enabled": True,
+                        "service": {
+                            "collector": {
+                                "otlp": {
+                                    "grpc": {"name": "otlp-grpc"},
+                                    "http": {"name": "otlp-http"},
+                                }
+                            }
+                        },
+                    },
                     "storage": {"type": "memory"},
                     "agent": {"enabled": False},
                     "collector": {"enabled": False},
@@ -154,6 +194,25 @@ def releases_for(component: str, options: Options, variables: dict[str, Any]) ->
                         "podAnnotations": {"traffic.sidecar.istio.io/includeInboundPorts": ""},
                         "metrics": {"enabled": True},
                     }
+                },
+            )
+        ]
+    if component == "hpa" and options.has("workers"):
+        # KEDA scales the workers on consumer lag (the ScaledObjects of k8s/keda.yaml.j2)
+        return [
+            _release(
+                "keda",
+                "keda",
+                KEDA_REPO,
+                KEDA_NAMESPACE,
+                component,
+                {
+                    "watchNamespace": namespace,
+                    # with the mesh, the operator reads the queue's lag through a sidecar
+                    # (the application namespace only accepts mutual TLS)
+                    "podLabels": {
+                        "keda": {"sidecar.istio.io/inject": str(options.has("istio")).lower()}
+                    },
                 },
             )
         ]

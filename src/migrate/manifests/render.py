@@ -8,6 +8,7 @@ input are byte-identical and a changed input gives a small diff.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,9 +24,10 @@ from migrate.manifests.components import (
     task_components,
 )
 from migrate.manifests.helm import releases_for
-from migrate.manifests.images import image_prefix, plugin_image
+from migrate.manifests.images import orchestrator_image, plugin_image
 from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests, TaskManifests
 from migrate.manifests.naming import plugin_label
+from migrate.runtime.bus.base import SETTLED
 
 if TYPE_CHECKING:
     from migrate.engine.context import Context
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 RENDERED_ACTIONS = ("manifests", "infra")
 DATABASE_SECRET_KEY = "url"
+#: dead letters of `<type>` go to topic `<type>.dlq` (DESIGN 3.9)
+DEAD_LETTER_SUFFIX = ".dlq"
 
 
 class ManifestError(UserError):
@@ -74,6 +78,14 @@ class Names:
     def ingress(self) -> str:
         return f"{self.project}-plugins"
 
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The plain listener of the Strimzi cluster's bootstrap Service."""
+        return f"{self.kafka}-kafka-bootstrap.{self.namespace}.svc:9092"
+
+    def redis_address(self, name: str) -> str:
+        return f"{name}.{self.namespace}.svc:6379"
+
     def to_dict(self) -> dict[str, str]:
         return {
             "project": self.project,
@@ -82,9 +94,13 @@ class Names:
             "database_secret_key": DATABASE_SECRET_KEY,
             "orchestrator": self.orchestrator,
             "kafka": self.kafka,
-            "kafka_bootstrap": f"{self.kafka}-kafka-bootstrap.{self.namespace}.svc:9092",
+            "kafka_bootstrap": self.kafka_bootstrap,
             "cache": self.cache,
+            "cache_address": self.redis_address(self.cache),
+            "cache_url": f"redis://{self.redis_address(self.cache)}/0",
             "queue": self.queue,
+            "queue_address": self.redis_address(self.queue),
+            "queue_url": f"redis://{self.redis_address(self.queue)}/0",
             "analytics": self.analytics,
             "ingress": self.ingress,
         }
@@ -99,7 +115,15 @@ class Renderer:
 
     @cached_property
     def options(self) -> Options:
-        return roadmap_options(self.ctx.roadmap, self.ctx.expand)
+        options = roadmap_options(self.ctx.roadmap, self.ctx.expand)
+        if options.has("workers") and options.queue == "kafka" and not options.has("kafka"):
+            raise ManifestError(
+                "the workers' queue is kafka, but no task of the roadmap renders the Kafka "
+                "cluster (component `kafka`)",
+                hint="add `kafka` to a manifests task's components (the default roadmap's "
+                "event-driven-communication), or give the workers `queue: redis`",
+            )
+        return options
 
     @cached_property
     def current_tracks(self) -> dict[str, dict[str, Any]]:
@@ -117,9 +141,19 @@ class Renderer:
 
     @cached_property
     def _plugin_facts(self) -> list[dict[str, Any]]:
+        plugins = self.ctx.inventory.plugins
+        settings = self.ctx.config.plugins
+        unknown = sorted(set(settings) - {p.name for p in plugins})
+        if unknown:
+            raise ManifestError(
+                f"migrate.yaml: plugins.{unknown[0]} names no plugin of the application "
+                f"(its plugins: {', '.join(sorted(p.name for p in plugins)) or 'none'})",
+                hint="spell the key as the plugin's name in its plugin.yaml, or remove it",
+            )
         facts = []
-        for plugin in self.ctx.inventory.plugins:
+        for plugin in plugins:
             events = plugin.manifest.events
+            setting = settings.get(plugin.name)
             facts.append(
                 {
                     "name": plugin.name,
@@ -130,6 +164,7 @@ class Renderer:
                     "entrypoint": plugin.entrypoint,
                     "consumes": list(events.consumes),
                     "produces": list(events.produces),
+                    "cache_ttl_s": setting.cache_ttl_s if setting else 0,
                 }
             )
         return facts
@@ -143,6 +178,7 @@ class Renderer:
             result.append(
                 {
                     **fact,
+                    # the worker Deployment, its consumer group and its ScaledObject share it
                     "worker": plugin_label(fact["name"], "worker"),
                     "tracks": [
                         {"name": t, "deployment": plugin_label(fact["name"], t), "image": image}
@@ -155,20 +191,36 @@ class Renderer:
         return result
 
     @cached_property
+    def event_types(self) -> list[str]:
+        """The event types on the bus: the task's `topics`, else every plugin.yaml entry."""
+        if self.options.topics is not None:
+            return sorted(set(self.options.topics))
+        return sorted({e for p in self._plugin_facts for e in p["consumes"] + p["produces"]})
+
+    @cached_property
     def topics(self) -> list[dict[str, str]]:
+        """Kafka topics (DESIGN 3.9): one per event type, its `<type>.dlq`, and the workers'
+        settled notices (`migrate.settled`) that tell the orchestrator a run is done."""
         from migrate.manifests.naming import topic_resource_name
 
-        if self.options.topics is not None:
-            names = sorted(set(self.options.topics))
-        else:
-            names = sorted({e for p in self._plugin_facts for e in p["consumes"] + p["produces"]})
+        names = sorted(
+            {*self.event_types, *(f"{t}{DEAD_LETTER_SUFFIX}" for t in self.event_types), SETTLED}
+        )
         return [{"topic": t, "name": topic_resource_name(t)} for t in names]
 
+    @cached_property
+    def event_graph(self) -> str:
+        """MIGRATE_EVENT_GRAPH: JSON {plugin: {"consumes": [..], "produces": [..]}}."""
+        from migrate.inventory import event_graph
+
+        graph = event_graph(self.ctx.inventory.plugins)
+        return json.dumps(graph, sort_keys=True, separators=(",", ":"))
+
     def _orchestrator_image(self) -> str:
+        """The roadmap's `image`, else the tag `migrate images build` gives the orchestrator."""
         if self.options.orchestrator_image:
             return self.options.orchestrator_image
-        prefix = image_prefix(self.ctx.config.target.registry, self.ctx.config.project)
-        return f"{prefix}/orchestrator:latest"
+        return orchestrator_image(self.ctx)
 
     def render_task(self, phase: int, task: Task) -> TaskManifests:
         components = task_components(task.action, self.ctx.expand(task.with_))
@@ -201,6 +253,7 @@ class Renderer:
                 names=self.names.to_dict(),
                 plugins=self.plugins,
                 topics=self.topics,
+                event_graph=self.event_graph,
                 orchestrator_image=self._orchestrator_image(),
             )
             component = next(c for c in components if template in TEMPLATES[c])
