@@ -433,34 +433,91 @@ def images_build(
     project_dir: Path,
     plugins: list[str] | None = None,
     *,
+    orchestrator: bool | None = None,
     push: bool = False,
     jobs: int | None = None,
     reporter: Reporter | None = None,
 ) -> BuildResult:
-    """Build each plugin's image unless the engine has its tag; push with `push`.
+    """Build each plugin's image and the orchestrator's unless the engine has its tag;
+    push with `push`. `plugins` and `orchestrator=True` select (with neither: every
+    image); `orchestrator=False` leaves the orchestrator out.
 
-    A plugin that fails is reported in the result (with its build log) while the
+    An image that fails is reported in the result (with its build log) while the
     others still build: check `result.failures` / `result.error()`.
     """
     from migrate.images import verbs
 
-    return verbs.build(project_dir, plugins, push=push, jobs=jobs, reporter=reporter)
+    return verbs.build(
+        project_dir, plugins, orchestrator=orchestrator, push=push, jobs=jobs, reporter=reporter
+    )
 
 
-def images_list(project_dir: Path, plugins: list[str] | None = None) -> ImageList:
-    """The project's images in the Docker engine."""
+def images_list(
+    project_dir: Path, plugins: list[str] | None = None, *, orchestrator: bool | None = None
+) -> ImageList:
+    """The project's images in the Docker engine (selected as in `images_build`)."""
     from migrate.images import verbs
 
-    return verbs.list_images(project_dir, plugins)
+    return verbs.list_images(project_dir, plugins, orchestrator=orchestrator)
 
 
 def images_rollback(
-    project_dir: Path, plugins: list[str] | None = None, *, reporter: Reporter | None = None
+    project_dir: Path,
+    plugins: list[str] | None = None,
+    *,
+    orchestrator: bool | None = None,
+    reporter: Reporter | None = None,
 ) -> ImagesRollbackResult:
     """Remove the image tags that `images build` created (and only those)."""
     from migrate.images import verbs
 
-    return verbs.rollback(project_dir, plugins, reporter=reporter)
+    return verbs.rollback(project_dir, plugins, orchestrator=orchestrator, reporter=reporter)
+
+
+# --- dev (issue 10): thin wrappers over migrate.dev.verbs -----------------------------
+
+if TYPE_CHECKING:
+    from migrate.dev.verbs import DownResult, StatusResult, UpResult
+
+
+def dev_up(
+    project_dir: Path,
+    *,
+    network: str | None = None,
+    bus_url: str | None = None,
+    database_url: str | None = None,
+    plugins: list[str] | None = None,
+    pull: bool = False,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> UpResult:
+    """Run the migrated system on the local Docker engine and wait until it is ready."""
+    from migrate.dev import verbs
+
+    return verbs.up(
+        project_dir,
+        network=network,
+        bus_url=bus_url,
+        database_url=database_url,
+        plugins=plugins,
+        pull=pull,
+        timeout=timeout if timeout is not None else verbs.DEFAULT_TIMEOUT,
+        reporter=reporter,
+    )
+
+
+def dev_status(project_dir: Path, *, reporter: Reporter | None = None) -> StatusResult:
+    """The dev containers, their readiness, consumer lag and dead letters."""
+    from migrate.dev import verbs
+
+    return verbs.status(project_dir, reporter=reporter)
+
+
+def dev_down(project_dir: Path, *, reporter: Reporter | None = None) -> DownResult:
+    """Remove the dev containers (by the project's label) and `.migrate/dev.json`."""
+    from migrate.dev import verbs
+
+    return verbs.down(project_dir, reporter=reporter)
 
 
 # --- manifests and infra (issue 5): thin wrappers over migrate.manifests, migrate.infra --

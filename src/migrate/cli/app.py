@@ -155,6 +155,7 @@ def _register() -> None:
         apply,
         ci,
         data,
+        dev,
         images,
         infra,
         init,
@@ -184,6 +185,7 @@ def _register() -> None:
     app.add_typer(data.app, name="data", short_help="Load the file data into PostgreSQL.")
     app.add_typer(images.app, name="images", short_help="Build and manage the plugins' images.")
     app.add_typer(infra.app, name="infra", short_help="Provision a phase through Pulumi.")
+    app.add_typer(dev.app, name="dev", short_help="Run the migrated system on local Docker.")
 
 
 _register()
