@@ -73,7 +73,13 @@ def print_checks(result: VerifyReport, title: str = "Verified") -> None:
                 state = "[green]done[/]" if task.done else "[red]not done[/]"
                 table.add_row(escape(task.id), "-", "-", f"{state}: {escape(task.note)}")
             for check in task.checks:
-                state = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+                state = (
+                    "[green]pass[/]"
+                    if check.passed
+                    else "[red]ERROR[/]"
+                    if check.error
+                    else "[red]FAIL[/]"
+                )
                 table.add_row(
                     escape(task.id),
                     escape(check.name),
@@ -85,4 +91,6 @@ def print_checks(result: VerifyReport, title: str = "Verified") -> None:
     if result.passed:
         console.print(f"[green]All {total} checks passed.[/]")
     else:
-        console.print(f"[red]{failed} of {total} checks failed.[/]")
+        errors = len(result.errors)
+        detail = f" ({errors} could not be run: errors)" if errors else ""
+        console.print(f"[red]{failed} of {total} checks failed{detail}.[/]")

@@ -77,7 +77,9 @@ def test_the_readme_flow(image_project: Path, db_env: str, docker_client: Any) -
     )
     assert query(db_env, "SELECT count(*) FROM legacy.agent_runs") == [(3000,)]
     images = json.loads(migrate(project, "images", "list", "-o", "json").stdout)["images"]
-    assert len(images) == 6 and all(i["current"] for i in images)
+    # one image per plugin, and the orchestrator's
+    assert sorted(i["role"] for i in images) == ["orchestrator"] + ["service"] * 6
+    assert all(i["current"] for i in images)
     for image in images:
         docker_client.images.get(image["image"])
 

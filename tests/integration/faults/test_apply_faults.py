@@ -23,6 +23,8 @@ import pytest
 from migrate import api
 from tests.integration.data.conftest import query
 
+IMAGES = 7  # one per plugin of the example app, and the orchestrator's
+
 TASKS = ["--only", "containerize-services", "--only", "database-migration"]
 EXTRA_FILES, EXTRA_LINES = 12, 4000
 RECORDS = 5384 + EXTRA_FILES * EXTRA_LINES  # the example's records, plus the big dataset
@@ -88,7 +90,7 @@ def assert_complete(project: Path, url: str, client: Any) -> None:
     assert query(url, "SELECT sum(records) FROM legacy._migrate_files") == [(RECORDS,)]
     assert api.data_verify(project).ok
     images = api.images_list(project)
-    assert len(images.images) == 6 and all(i.current for i in images.images)
+    assert len(images.images) == IMAGES and all(i.current for i in images.images)
     for image in images.images:
         client.images.get(image.image)  # raises when missing
     # each change journaled once: a change retried after the kill reuses its step
@@ -97,7 +99,7 @@ def assert_complete(project: Path, url: str, client: Any) -> None:
         "SELECT change_key, count(*) FROM steps WHERE status != 'rolled_back' GROUP BY 1",
     )
     assert keys and all(count == 1 for _, count in keys), keys
-    assert done(project, "images") == 6 and done(project, "data") == 8
+    assert done(project, "images") == IMAGES and done(project, "data") == 8
 
 
 @pytest.mark.parametrize("moment", ["during image builds", "between tasks", "during the load"])
@@ -109,11 +111,11 @@ def test_kill_apply_then_apply_again(
     argv = ["-C", str(project), "apply", "--phase", "2", *TASKS, "--force", "--yes"]
     condition = {
         "during image builds": lambda: done(project, "images") >= 1,
-        "between tasks": lambda: done(project, "images") == 6,
+        "between tasks": lambda: done(project, "images") == IMAGES,
         "during the load": lambda: loaded_files(db_env) >= 3,
     }[moment]
     kill_when(argv, condition, moment)
-    assert done(project, "images") + done(project, "data") < 6 + 8  # it was cut short
+    assert done(project, "images") + done(project, "data") < IMAGES + 8  # it was cut short
 
     result = subprocess.run(
         [sys.executable, "-m", "migrate", *argv], capture_output=True, text=True, check=False

@@ -23,6 +23,8 @@ import pytest
 
 from migrate import api
 
+IMAGES = 7  # one per plugin of the example app, and the orchestrator's
+
 
 class Relay:
     """Forwards connections from `path` to the real engine's socket until closed."""
@@ -112,7 +114,7 @@ def test_engine_stops_mid_apply_then_apply_completes(
     assert process.returncode == 1
     assert "containerize-services" in stderr  # the error names the task
     assert "Traceback" not in stderr
-    assert images_done(image_project) < 6
+    assert images_done(image_project) < IMAGES
 
     relay.start()  # the engine is back
     try:
@@ -121,5 +123,5 @@ def test_engine_stops_mid_apply_then_apply_completes(
         relay.stop()
     assert again.returncode == 0, again.stderr
     listed = api.images_list(image_project).images
-    assert len(listed) == 6 and all(image.current for image in listed)
-    assert images_done(image_project) == 6
+    assert len(listed) == IMAGES and all(image.current for image in listed)
+    assert images_done(image_project) == IMAGES
