@@ -289,10 +289,11 @@ class Orchestrator:
                                 [SETTLED], GROUP, self.consumer, idle_ms=self.claim_idle_ms
                             )
                             next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 1.0)
-                    while backlog and not stop.is_set():
-                        self._handle(backlog[0])
-                        self.feed.ack(GROUP, backlog[0])
-                        backlog.pop(0)
+                    if backlog:
+                        self._handle(backlog)  # one transaction for the batch
+                        for delivery in backlog:
+                            self.feed.ack(GROUP, delivery)
+                        backlog = []
                     if down is not None:
                         log("info", f"{down} answers again")
                         down = None
@@ -316,39 +317,36 @@ class Orchestrator:
         if roots:
             log("info", "published root events again", runs=[r["run_id"] for r in roots])
 
-    def _handle(self, delivery: Delivery) -> None:
-        """Apply one notice; a notice that cannot be applied is logged (and then acked)."""
+    def _handle(self, deliveries: list[Delivery]) -> None:
+        """Apply a batch of notices in one transaction; a notice that cannot be applied
+        is logged (and then acked with the others)."""
         from . import metrics
 
-        try:
-            notice = parse_notice(delivery.raw)
-        except ValueError as exc:
-            log(
-                "warning",
-                "malformed settled notice: dropped",
-                id=delivery.message_id,
-                reason=str(exc),
-            )
-            return
-        try:
-            settled = self.store.settle(notice, self.graph.consumers_of)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:  # e.g. a value PostgreSQL refuses: never block the feed on it
-            log(
-                "error",
-                "cannot record a settled notice: dropped",
-                id=delivery.message_id,
-                run=notice["run_id"],
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            return
-        if settled is None:
-            log("debug", "settled notice of an unknown run", run=notice["run_id"])
-            return
-        if settled.after != settled.before and settled.after != "running":
-            metrics.run_status(settled.after)
-            log("info", f"run {settled.after}", run=settled.run_id)
+        notices: list[dict[str, Any]] = []
+        for delivery in deliveries:
+            try:
+                notices.append(parse_notice(delivery.raw))
+            except ValueError as exc:
+                log(
+                    "warning",
+                    "malformed settled notice: dropped",
+                    id=delivery.message_id,
+                    reason=str(exc),
+                )
+        results = self.store.settle_all(notices, self.graph.consumers_of) if notices else []
+        for notice, settled in zip(notices, results, strict=True):
+            if isinstance(settled, Exception):  # a value PostgreSQL refuses: never block on it
+                log(
+                    "error",
+                    "cannot record a settled notice: dropped",
+                    run=notice["run_id"],
+                    error=f"{type(settled).__name__}: {settled}",
+                )
+            elif settled is None:
+                log("debug", "settled notice of an unknown run", run=notice["run_id"])
+            elif settled.after != settled.before and settled.after != "running":
+                metrics.run_status(settled.after)
+                log("info", f"run {settled.after}", run=settled.run_id)
 
 
 def parse_notice(raw: bytes) -> dict[str, Any]:

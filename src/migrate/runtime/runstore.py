@@ -246,77 +246,101 @@ class RunStore:
                 (event_id, plugin, run_id, type),
             )
 
-    def settle(
-        self, notice: dict[str, Any], consumers_of: Callable[[str], Sequence[str]]
-    ) -> Settled | None:
-        """Apply one settled notice (validated by the caller); None for an unknown run.
+    def settle_all(
+        self, notices: Sequence[dict[str, Any]], consumers_of: Callable[[str], Sequence[str]]
+    ) -> list[Settled | Exception | None]:
+        """Apply settled notices (validated by the caller) in one transaction. For each:
+        settle the expectation (event, plugin); for outcome "produced" record the produced
+        event's header and expect each plugin that consumes its type. The result is the
+        run's status change, or None for an unknown run.
 
-        Settles the expectation (event, plugin); for outcome "produced" records the
-        produced event's header and expects each plugin that consumes its type."""
+        One commit (one fsync) for a batch,
+        where a commit per notice made the database the chain's bottleneck. Each notice
+        has a savepoint of its own, so one that PostgreSQL refuses (its exception is in
+        the list) does not undo the others; a lost connection raises StoreUnavailable
+        and the whole batch is applied again (every write is idempotent)."""
+        import psycopg
+
+        def work(cursor: psycopg.Cursor[Any]) -> list[Settled | Exception | None]:
+            results: list[Settled | Exception | None] = []
+            for notice in notices:
+                try:
+                    with cursor.connection.transaction():  # a savepoint
+                        results.append(self._settle(cursor, notice, consumers_of))
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    raise
+                except psycopg.Error as exc:
+                    results.append(exc)
+            return results
+
+        done: list[Settled | Exception | None] = self._run(work)
+        return done
+
+    def _settle(
+        self,
+        cursor: psycopg.Cursor[Any],
+        notice: dict[str, Any],
+        consumers_of: Callable[[str], Sequence[str]],
+    ) -> Settled | None:
         from psycopg.types.json import Jsonb
 
         run_id = notice["run_id"]
-
-        def work(cursor: psycopg.Cursor[Any]) -> Settled | None:
-            cursor.execute(
-                self._sql("SELECT status FROM {schema}.migrate_runs WHERE run_id = %s FOR UPDATE"),
-                (run_id,),
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            before = row[0]
+        cursor.execute(
+            self._sql("SELECT status FROM {schema}.migrate_runs WHERE run_id = %s FOR UPDATE"),
+            (run_id,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        before = row[0]
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {schema}.migrate_run_expectations AS e"
+                " (event_id, plugin, run_id, type, outcome, error, attempts, settled_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
+                " ON CONFLICT (event_id, plugin) DO UPDATE SET outcome = EXCLUDED.outcome,"
+                " error = EXCLUDED.error, attempts = EXCLUDED.attempts, settled_at = now()"
+                " WHERE e.outcome IS NULL"
+            ),
+            (
+                notice["event_id"],
+                notice["plugin"],
+                run_id,
+                notice["type"],
+                notice["outcome"],
+                notice.get("error"),
+                notice.get("attempts"),
+            ),
+        )
+        produced = notice.get("produced")
+        if notice["outcome"] == "produced" and produced:
             cursor.execute(
                 self._sql(
-                    "INSERT INTO {schema}.migrate_run_expectations AS e"
-                    " (event_id, plugin, run_id, type, outcome, error, attempts, settled_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
-                    " ON CONFLICT (event_id, plugin) DO UPDATE SET outcome = EXCLUDED.outcome,"
-                    " error = EXCLUDED.error, attempts = EXCLUDED.attempts, settled_at = now()"
-                    " WHERE e.outcome IS NULL"
+                    "INSERT INTO {schema}.migrate_run_events"
+                    " (event_id, run_id, type, parent_id, header)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
                 ),
                 (
-                    notice["event_id"],
-                    notice["plugin"],
+                    produced["event_id"],
                     run_id,
-                    notice["type"],
-                    notice["outcome"],
-                    notice.get("error"),
-                    notice.get("attempts"),
+                    produced["type"],
+                    produced.get("parent_id"),
+                    Jsonb(produced),
                 ),
             )
-            produced = notice.get("produced")
-            if notice["outcome"] == "produced" and produced:
-                cursor.execute(
-                    self._sql(
-                        "INSERT INTO {schema}.migrate_run_events"
-                        " (event_id, run_id, type, parent_id, header)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-                    ),
-                    (
-                        produced["event_id"],
-                        run_id,
-                        produced["type"],
-                        produced.get("parent_id"),
-                        Jsonb(produced),
-                    ),
-                )
-                consumers = consumers_of(produced["type"])
-                self._expect(cursor, run_id, produced["event_id"], produced["type"], consumers)
-            after, error = self._status(cursor, run_id)
-            if after != before:
-                cursor.execute(
-                    self._sql(
-                        "UPDATE {schema}.migrate_runs SET status = %s, error = %s,"
-                        " finished_at = CASE WHEN %s = 'running' THEN NULL ELSE now() END"
-                        " WHERE run_id = %s"
-                    ),
-                    (after, error, after, run_id),
-                )
-            return Settled(run_id, before, after)
-
-        result: Settled | None = self._run(work)
-        return result
+            consumers = consumers_of(produced["type"])
+            self._expect(cursor, run_id, produced["event_id"], produced["type"], consumers)
+        after, error = self._status(cursor, run_id)
+        if after != before:
+            cursor.execute(
+                self._sql(
+                    "UPDATE {schema}.migrate_runs SET status = %s, error = %s,"
+                    " finished_at = CASE WHEN %s = 'running' THEN NULL ELSE now() END"
+                    " WHERE run_id = %s"
+                ),
+                (after, error, after, run_id),
+            )
+        return Settled(run_id, before, after)
 
     def _status(self, cursor: psycopg.Cursor[Any], run_id: str) -> tuple[str, str | None]:
         cursor.execute(

@@ -112,6 +112,7 @@ class LocalSystem:
     schema: str = "legacy"
     workers_per_plugin: int = 1
     env: dict[str, str] = field(default_factory=dict)  # added to every process
+    poll_s: float = 0.01  # how often wait_run asks GET /runs/ID
     processes: list[Process] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -216,7 +217,7 @@ class LocalSystem:
                 return dict(body)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run} still {body!r} after {timeout} s")
-            time.sleep(0.01)
+            time.sleep(self.poll_s)
 
     def __enter__(self) -> LocalSystem:
         return self
