@@ -5,9 +5,10 @@ PostgreSQL, then the runtime as local processes (`python -m migrate.runtime`, th
 code the images run): one orchestrator and one, then two, workers per plugin of
 examples/agents-app. Each run is `POST /runs {"event": "task.created"}` and ends
 when `GET /runs/ID` says done (polled every 20 ms, so latencies carry up to 20 ms
-of polling, and the polls load the orchestrator a little). The peer, in the same script: the legacy handlers called directly
-along the same event graph (migrate.legacy.Chain), one run after another, as the
-single-process application did.
+of polling, and the polls load the orchestrator a little). The peer, in the same
+script: the legacy handlers called directly along the same event graph
+(migrate.legacy.Chain), one run after another, as the single-process application
+did.
 
 Prints runs/s and p50/p95 run latency for each, and the ratios to the legacy chain.
 
