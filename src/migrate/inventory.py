@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class Inventory:
     root: Path
     plugins: tuple[Plugin, ...] = field(default_factory=tuple)
     datasets: tuple[Dataset, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # e.g. symbolic links not followed
 
     def plugin(self, name: str) -> Plugin:
         for plugin in self.plugins:
@@ -135,9 +137,15 @@ def scan(root: Path) -> Inventory:
             f"{root} has neither plugins/ nor data/: it does not look like a legacy application",
             hint="the expected layout is APP/plugins/<plugin>/ and APP/data/<dataset>/",
         )
-    datasets = tuple(_datasets(data_dir))
+    warnings: list[str] = []
+    datasets = tuple(_datasets(root, data_dir, warnings))
     _check_tables(datasets)
-    return Inventory(root=root, plugins=tuple(_plugins(plugins_dir)), datasets=datasets)
+    return Inventory(
+        root=root,
+        plugins=tuple(_plugins(plugins_dir)),
+        datasets=datasets,
+        warnings=tuple(warnings),
+    )
 
 
 def _check_tables(datasets: tuple[Dataset, ...]) -> None:
@@ -196,25 +204,21 @@ def _plugins(plugins_dir: Path) -> Iterator[Plugin]:
         yield Plugin(name=name, path=path, manifest=manifest)
 
 
-def _datasets(data_dir: Path) -> Iterator[Dataset]:
+def _datasets(root: Path, data_dir: Path, warnings: list[str]) -> Iterator[Dataset]:
     if not data_dir.is_dir():
         return
-    for directory in sorted([data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]):
-        if any(
-            part in _SKIP_DIRS or part.startswith(".")
-            for part in directory.relative_to(data_dir).parts
-        ):
-            continue
+    inside = root.resolve()
+    for directory, entries in _walk(data_dir, inside, warnings):
         files = []
-        for path in sorted(directory.iterdir()):
+        for path, real in entries:
             fmt = DATA_FORMATS.get(path.suffix.lower())
-            if fmt and path.is_file() and not path.name.startswith("."):
+            if fmt and not path.name.startswith(".") and real.is_file():
                 files.append(
                     DataFile(
-                        path=path,
+                        path=real,  # a link inside the application is read at its target
                         relative=path.relative_to(data_dir).as_posix(),
                         format=fmt,
-                        size=path.stat().st_size,
+                        size=real.stat().st_size,
                     )
                 )
         if not files:
@@ -226,6 +230,43 @@ def _datasets(data_dir: Path) -> Iterator[Dataset]:
             )
         name = directory.relative_to(data_dir).as_posix()
         yield Dataset(name=name, path=directory, files=tuple(files))
+
+
+def _walk(
+    data_dir: Path, inside: Path, warnings: list[str]
+) -> Iterator[tuple[Path, list[tuple[Path, Path]]]]:
+    """Every directory under `data_dir` (sorted, itself first) with its entries as
+    `(path, real path)`. Symbolic links are resolved: one that leads outside the
+    application (`inside`) is never followed, and is named in `warnings` (DESIGN 3.5);
+    a directory reached twice (a link loop) is walked once."""
+    seen: set[Path] = set()
+    found: list[tuple[Path, list[tuple[Path, Path]]]] = []
+    pending = [data_dir]
+    linked: list[Path] = []  # walked after every real directory: the real name wins
+    while pending or linked:
+        directory = pending.pop() if pending else linked.pop(0)
+        real_dir = directory.resolve()
+        if real_dir in seen:
+            continue
+        seen.add(real_dir)
+        entries: list[tuple[Path, Path]] = []
+        for path in sorted(directory.iterdir()):
+            if path.name in _SKIP_DIRS or path.name.startswith("."):
+                continue
+            real = path.resolve() if path.is_symlink() else path
+            if path.is_symlink() and not real.is_relative_to(inside):
+                shown = path.relative_to(data_dir.parent).as_posix()
+                warnings.append(
+                    f"{shown} is a symbolic link to {os.readlink(path)}, outside the "
+                    "application: skipped (links that lead out are never followed)"
+                )
+                continue
+            if real.is_dir():
+                (linked if path.is_symlink() else pending).append(path)
+            else:
+                entries.append((path, real))
+        found.append((directory, entries))
+    yield from sorted(found, key=lambda item: item[0])
 
 
 def event_graph(plugins: Iterable[Plugin]) -> dict[str, dict[str, list[str]]]:

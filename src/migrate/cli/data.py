@@ -10,7 +10,7 @@ from migrate.cli.common import OutputOption, json_mode, project_dir
 from migrate.cli.output import Output
 
 if TYPE_CHECKING:
-    from migrate.data.loader import LoadResult
+    from migrate.data.loader import LoadInterrupted, LoadResult
 
 app = typer.Typer(
     help="Load the application's file data into PostgreSQL, verify it, roll it back.",
@@ -43,16 +43,50 @@ def load(
     """Load every dataset into PostgreSQL; unchanged files are skipped."""
     from migrate import api
     from migrate.cli.output import ConsoleReporter, print_json
+    from migrate.data.loader import LoadInterrupted
 
     as_json = json_mode(output)
-    with ConsoleReporter() as reporter:
-        result = api.data_load(
-            project_dir(ctx), dataset, database_url=database_url, reporter=reporter
-        )
+    try:
+        with ConsoleReporter() as reporter:
+            result = api.data_load(
+                project_dir(ctx), dataset, database_url=database_url, reporter=reporter
+            )
+    except LoadInterrupted as stopped:
+        print_interrupted(stopped)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        from migrate.cli.output import err
+
+        err().print("interrupted before any file was loaded; nothing was changed.")
+        raise typer.Exit(130) from None
     if as_json:
         print_json(result.to_dict())
     else:
         print_load(result)
+
+
+def print_interrupted(stopped: LoadInterrupted) -> None:
+    """Ctrl-C: what was kept, what was rolled back, and how to go on (on stderr)."""
+    from rich.markup import escape
+
+    from migrate.cli.output import err
+
+    rows = sum(d.loaded for d in stopped.result.datasets)
+    rejected = sum(d.rejected for d in stopped.result.datasets)
+    pending = sum(d.pending for d in stopped.result.datasets)
+    lines = [
+        f"[yellow]interrupted:[/] {stopped.files_loaded} file(s) loaded and kept "
+        f"({rows} rows, {rejected} rejects)."
+    ]
+    if stopped.rolled_back:
+        lines.append(
+            "rolled back (nothing of it was kept): " + escape(", ".join(stopped.rolled_back))
+        )
+    lines.append(
+        f"{pending} file(s) not loaded. Run `migrate data load` again to resume: "
+        "files already loaded are skipped."
+    )
+    err().print("\n".join(lines), soft_wrap=True)
 
 
 def print_load(result: LoadResult) -> None:

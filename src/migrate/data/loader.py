@@ -9,6 +9,7 @@ files at once, each on its own connection.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import tables
-from migrate.data.copying import copy_records, copy_rejects
-from migrate.data.records import Reject, read
+from migrate.data.copying import copy_rejects, store_file
+from migrate.data.records import Reject
 from migrate.errors import UserError
 from migrate.names import table_name
 from migrate.reporting import NullReporter, Reporter
@@ -43,6 +44,7 @@ class DatasetResult:
     seconds: float = 0.0  # time spent on its files (workers overlap)
     created: bool = False
     stale_files: list[str] = field(default_factory=list)  # loaded before, gone from the source
+    pending: int = 0  # files still to load (after Ctrl-C: not loaded)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,23 +80,54 @@ class LoadResult:
 def select(inventory: Inventory, names: Sequence[str] | None) -> list[Dataset]:
     """The datasets named (all when none), or a UserError listing the known ones."""
     if not names:
-        return list(inventory.datasets)
-    known = {d.name: d for d in inventory.datasets}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise UserError(
-            f"no dataset {', '.join(map(repr, missing))} in {inventory.root / 'data'}",
-            hint=f"datasets: {', '.join(known) or 'none'}",
-        )
-    return [known[n] for n in names]
+        selected = list(inventory.datasets)
+    else:
+        known = {d.name: d for d in inventory.datasets}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise UserError(
+                f"no dataset {', '.join(map(repr, missing))} in {inventory.root / 'data'}",
+                hint=f"datasets: {', '.join(known) or 'none'}",
+            )
+        selected = [known[n] for n in names]
+    check_readable(selected)
+    return selected
 
 
 def sha256_file(path: Any) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise UserError(_os_reason(exc), file=path, hint=_READ_HINT) from None
     return digest.hexdigest()
+
+
+_READ_HINT = "make it readable by this user (e.g. chmod a+r), or move it out of data/"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def unreadable(data_file: DataFile, exc: OSError) -> UserError:
+    """`data/<file>: permission denied`, and what to do."""
+    return UserError(_os_reason(exc), file=f"data/{data_file.relative}", hint=_READ_HINT)
+
+
+def check_readable(datasets: Sequence[Dataset]) -> None:
+    """Refuse at once, naming the file, when a data file cannot be read."""
+    for dataset in datasets:
+        for data_file in dataset.files:
+            try:
+                with open(data_file.path, "rb"):
+                    pass
+            except OSError as exc:
+                raise unreadable(data_file, exc) from None
 
 
 @dataclass(frozen=True)
@@ -147,12 +180,31 @@ def load(
                 )
         total = sum(job.file.size for job in jobs)
         reporter.start("data:load", f"loading {len(jobs)} file(s)", total, unit="bytes")
-        _run(db, schema, jobs, results, reporter, workers)
+        rolled_back = _run(db, schema, jobs, results, reporter, workers)
+        if rolled_back is not None:
+            partial = LoadResult(str(db.url), schema, created_schema, list(results.values()))
+            raise LoadInterrupted(partial, rolled_back)
         reporter.done("data:load")
         for result in results.values():
             if tables.ensure_primary_key(conn, schema, result.table):
                 reporter.info(f"indexed {schema}.{result.table} on (_source, _record)")
     return LoadResult(str(db.url), schema, created_schema, list(results.values()))
+
+
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a load. The files loaded before it are kept (each committed on
+    its own); the files in flight were rolled back. A KeyboardInterrupt, so that
+    everything around the load stops as it would on Ctrl-C."""
+
+    def __init__(self, result: LoadResult, rolled_back: list[str]) -> None:
+        self.result = result
+        self.rolled_back = rolled_back
+        super().__init__("interrupted")
+
+    @property
+    def files_loaded(self) -> int:
+        """Files loaded (and committed) by this run before the interrupt."""
+        return sum(d.files - d.skipped_files - d.pending for d in self.result.datasets)
 
 
 def _run(
@@ -162,12 +214,16 @@ def _run(
     results: dict[str, DatasetResult],
     reporter: Reporter,
     workers: int,
-) -> None:
+) -> list[str] | None:
+    """Load the jobs; None when all are done, or (after Ctrl-C) the files that were
+    in flight and rolled back."""
     # biggest files first, so the two workers finish together
     jobs = sorted(jobs, key=lambda job: job.file.size, reverse=True)
     local = threading.local()
     connections: list[psycopg.Connection[Any]] = []
     guard = threading.Lock()
+    stop = threading.Event()
+    rolled_back: list[str] = []
 
     def connection() -> psycopg.Connection[Any]:
         if not hasattr(local, "conn"):
@@ -178,29 +234,47 @@ def _run(
         return conn
 
     def work(job: _Job) -> None:
+        if stop.is_set():
+            return
         started = time.monotonic()
-        rows, rejects = load_file(
-            connection(), schema, job.table, job.dataset.name, job.file, job.sha256
-        )
+        try:
+            rows, rejects = load_file(
+                connection(), schema, job.table, job.dataset.name, job.file, job.sha256, stop
+            )
+        except BaseException:
+            if stop.is_set():
+                with guard:
+                    rolled_back.append(job.file.relative)
+                return
+            raise
         with guard:
             result = results[job.dataset.name]
             result.seconds += time.monotonic() - started
             result.loaded += rows
             result.rejected += len(rejects)
             result.records += rows + len(rejects)
+            result.pending -= 1
         reporter.advance("data:load", job.file.size)
 
+    for job in jobs:
+        results[job.dataset.name].pending += 1
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
     try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                work(job)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(work, job) for job in jobs]:
-                    future.result()
+        futures = [pool.submit(work, job) for job in jobs]
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        stop.set()  # workers stop at the next record; queued files never start
+        for conn in list(connections):
+            with contextlib.suppress(Exception):  # the connection is closed below anyway
+                conn.cancel_safe(timeout=2)  # a statement in progress ends now
+        pool.shutdown(wait=True, cancel_futures=True)
+        return sorted(rolled_back)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         for conn in connections:
             conn.close()
+    return None
 
 
 def load_file(
@@ -210,41 +284,19 @@ def load_file(
     dataset: str,
     data_file: DataFile,
     sha256: str,
+    stop: threading.Event | None = None,
 ) -> tuple[int, list[Reject]]:
-    """Replace one file's rows in one transaction. Falls back to record-by-record
-    inserts when the database refuses a record the readers let through."""
-    import psycopg
-    from psycopg import sql
-
+    """Replace one file's rows in one transaction. A record the database refuses
+    becomes a reject (`store_file`); `stop` set rolls the file back (Stopped)."""
     target = tables.ident(schema, table)
-    for strict in (False, True):
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                _forget(cur, schema, target, data_file.relative)
-                items = read(data_file.path, data_file.format, strict=strict)
-                rows, rejects = copy_records(cur, target, data_file.relative, items)
-                _record(cur, schema, dataset, table, data_file, sha256, rows, rejects)
-            return rows, rejects
-        except psycopg.errors.DataError:
-            pass  # a record the database refused: read strictly, then record by record
     with conn.transaction(), conn.cursor() as cur:
         _forget(cur, schema, target, data_file.relative)
-        rows, rejects = 0, []
-        insert = sql.SQL(
-            "INSERT INTO {} (_source, _record, doc) VALUES (%s, %s, %s::jsonb)"
-        ).format(target)
-        for item in read(data_file.path, data_file.format):
-            if type(item) is Reject:
-                rejects.append(item)
-                continue
-            number, doc = item  # type: ignore[misc]
-            try:
-                with conn.transaction():
-                    cur.execute(insert, (data_file.relative, number, doc.decode("utf-8")))
-                rows += 1
-            except psycopg.errors.DataError as exc:
-                reason = str(exc).splitlines()[0]
-                rejects.append(Reject(number, f"PostgreSQL refused it: {reason}", doc))
+        try:
+            rows, rejects = store_file(
+                conn, cur, target, data_file.relative, data_file.path, data_file.format, stop
+            )
+        except OSError as exc:
+            raise unreadable(data_file, exc) from None
         _record(cur, schema, dataset, table, data_file, sha256, rows, rejects)
     return rows, rejects
 

@@ -30,13 +30,20 @@ import csv
 import datetime as dt
 import json
 import re
+import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from migrate.errors import UserError
 
 Doc = tuple[int, bytes]  # (record number, JSON text)
+
+RAW_LIMIT = 256 << 20  # raw bytes kept of one reject (bytea holds at most 1 GiB)
+CSV_FIELD_LIMIT = 256 << 20  # characters of one CSV field (a jsonb string holds < 256 MiB)
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,10 @@ def _jsonl_slow(number: int, line: bytes, fast_error: str) -> Reject | None:
         return Reject(number, str(exc), line)
     except ValueError:
         return Reject(number, f"invalid JSON: {fast_error}", line)
+    except RecursionError:
+        # nested deeper than Python's parser goes: a streaming parser decides, and
+        # PostgreSQL then takes it or refuses it (the loader turns that into a reject)
+        return _deep_jsonl(number, line)
     if type(value) is not dict:
         return Reject(number, f"a JSON {_kind(value)}, not an object", line)
     return None
@@ -146,33 +157,147 @@ def _jsonl_slow(number: int, line: bytes, fast_error: str) -> Reject | None:
 
 
 def read_json(path: Path) -> Iterator[Item]:
-    data = path.read_bytes()
+    """A JSON file, streamed: an array yields its elements one at a time, so memory
+    does not grow with the file. The file is checked first (a fast pass that builds
+    nothing): a file that is not valid JSON is one reject, raw = the file."""
+    import ijson
+
+    invalid = _json_invalid(path)
+    if invalid is not None:
+        yield invalid
+        return
+    number = 0
+    with path.open("rb") as handle:
+        _skip_bom(handle)
+        try:
+            for kind, value in _values(ijson.basic_parse(handle, use_float=False)):
+                if kind == "element":
+                    number += 1
+                    yield _record(number, value, "element", fast=True)
+                elif isinstance(value, dict):
+                    yield _record(1, value, "document", fast=True)
+                else:
+                    yield Reject(
+                        1,
+                        f"the file holds a JSON {_kind(value)}, not an object or array",
+                        whole_file(path),
+                    )
+        except ijson.JSONError as exc:  # valid a moment ago: the file changed meanwhile
+            raise UserError(
+                f"the file changed while it was being read: {_ijson_reason(exc)}",
+                file=path,
+                hint="run the command again once nothing writes to the data files",
+            ) from None
+
+
+def _json_invalid(path: Path) -> Reject | None:
+    import ijson
+
+    with path.open("rb") as handle:
+        _skip_bom(handle)
+        try:
+            for _event in ijson.basic_parse(handle, use_float=False):
+                pass
+        except ijson.JSONError as exc:
+            reason = _ijson_reason(exc)
+            if "invalid bytes in UTF8" in reason:
+                return Reject(1, "invalid UTF-8: the whole file is rejected", whole_file(path))
+            return Reject(
+                1, f"invalid JSON, the whole file is rejected: {reason}", whole_file(path)
+            )
+    return None
+
+
+def _deep_jsonl(number: int, line: bytes) -> Reject | None:
+    import io
+
+    import ijson
+
     try:
-        value = _exact_loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        yield Reject(1, f"invalid UTF-8 at byte {exc.start}: the whole file is rejected", data)
-        return
-    except (ValueError, NotRepresentable) as exc:
-        yield Reject(1, f"invalid JSON, the whole file is rejected: {exc}", data)
-        return
-    if isinstance(value, list):
-        yield from _records(value, "element")
-    elif isinstance(value, dict):
-        yield from _records([value], "document")
-    else:
-        yield Reject(1, f"the file holds a JSON {_kind(value)}, not an object or array", data)
+        first = next(ijson.basic_parse(io.BytesIO(line), use_float=False))[0]
+        for _event in ijson.basic_parse(io.BytesIO(line), use_float=False):
+            pass
+    except (ijson.JSONError, StopIteration) as exc:
+        return Reject(number, f"invalid JSON: {_ijson_reason(exc)}", line)
+    if first != "start_map":
+        return Reject(number, "a JSON array, not an object", line)
+    return None
+
+
+def _ijson_reason(exc: BaseException) -> str:
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+def _skip_bom(handle: IO[bytes]) -> None:
+    if handle.read(3) != b"\xef\xbb\xbf":
+        handle.seek(0)
+
+
+def _values(events: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """Values from ijson's basic events, built without recursion (any depth):
+    ("element", value) for each element of a top-level array, else one
+    ("document", value)."""
+    stack: list[Any] = []
+    keys: list[Any] = []
+    streaming = False
+    for event, value in events:
+        if event == "map_key":
+            keys[-1] = value
+            continue
+        if event == "start_map" or event == "start_array":
+            if not stack and event == "start_array":
+                streaming = True
+            stack.append({} if event == "start_map" else [])
+            keys.append(None)
+            continue
+        if event == "end_map" or event == "end_array":
+            value = stack.pop()
+            keys.pop()
+            if not stack:
+                if not streaming:
+                    yield ("document", value)
+                continue
+        if not stack:
+            yield ("document", value)
+        elif streaming and len(stack) == 1:
+            yield ("element", value)
+        elif type(stack[-1]) is dict:
+            stack[-1][keys[-1]] = value
+        else:
+            stack[-1].append(value)
+
+
+def whole_file(path: Path) -> bytes:
+    """A file's bytes for a whole-file reject (at most RAW_LIMIT + 1 of them: more cannot
+    be stored; `copy_rejects` says where raw was cut)."""
+    with path.open("rb") as handle:
+        return handle.read(RAW_LIMIT + 1)
 
 
 # --- YAML ------------------------------------------------------------------------------
 
 
 def read_yaml(path: Path) -> Iterator[Item]:
+    """Raw bytes of a rejected document or list element are its own source text
+    (from the parser's marks), so they are the same in every process."""
     import yaml
 
     data = path.read_bytes()
+    documents: list[tuple[Any, Any]] = []  # (value, node)
     try:
         text = data.decode("utf-8-sig")
-        documents = [d for d in yaml.load_all(text, Loader=_exact_yaml_loader()) if d is not None]
+        loader = _exact_yaml_loader()(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                value = loader.construct_document(node)
+                if value is not None:
+                    documents.append((value, node))
+        finally:
+            loader.dispose()
     except UnicodeDecodeError as exc:
         yield Reject(1, f"invalid UTF-8 at byte {exc.start}: the whole file is rejected", data)
         return
@@ -180,10 +305,22 @@ def read_yaml(path: Path) -> Iterator[Item]:
         reason = " ".join(str(exc).split())
         yield Reject(1, f"invalid YAML, the whole file is rejected: {reason}", data)
         return
-    if len(documents) == 1 and isinstance(documents[0], list):
-        yield from _records(documents[0], "element")
+    except RecursionError:
+        yield Reject(1, "invalid YAML, the whole file is rejected: nested too deeply", data)
+        return
+
+    def source(node: Any) -> bytes:
+        return text[node.start_mark.index : node.end_mark.index].encode("utf-8")
+
+    if len(documents) == 1 and isinstance(documents[0][0], list):
+        value, node = documents[0]
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else []
+        for number, element in enumerate(value, start=1):
+            raw = source(nodes[number - 1]) if len(nodes) == len(value) else None
+            yield _record(number, element, "element", raw)
     else:
-        yield from _records(documents, "document")
+        for number, (value, node) in enumerate(documents, start=1):
+            yield _record(number, value, "document", source(node))
 
 
 def _exact_yaml_loader() -> type[Any]:
@@ -227,6 +364,7 @@ def read_csv(path: Path) -> Iterator[Item]:
         consumed.clear()
         return chunk
 
+    csv.field_size_limit(sys.maxsize)  # our own limit below: one reject per row, not per file
     reader = csv.reader(lines(), strict=True)
     try:
         header = next(reader, None)
@@ -239,7 +377,7 @@ def read_csv(path: Path) -> Iterator[Item]:
     if any(_bad_text(name) for name in header):
         yield Reject(1, "the header has invalid UTF-8 or a NUL: the whole file is rejected", data)
         return
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicates:
         yield Reject(
             1,
@@ -267,6 +405,14 @@ def read_csv(path: Path) -> Iterator[Item]:
             yield Reject(
                 number, f"the row has {len(row)} fields, the header {len(header)}", row_raw
             )
+        elif any(len(field) > CSV_FIELD_LIMIT for field in row):
+            index, size = next((i, len(f)) for i, f in enumerate(row) if len(f) > CSV_FIELD_LIMIT)
+            yield Reject(
+                number,
+                f"field {index + 1} ({header[index]!r}) has {size} characters, over the limit of "
+                f"{CSV_FIELD_LIMIT}",
+                row_raw,
+            )
         elif any(_bad_text(field) for field in row):
             bad = "invalid UTF-8" if any(_has_surrogate(f) for f in row) else "a NUL character"
             yield Reject(number, f"the row contains {bad}", row_raw)
@@ -274,8 +420,11 @@ def read_csv(path: Path) -> Iterator[Item]:
             yield (number, to_json(dict(zip(header, row, strict=True))).encode())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def _bad_text(text: str) -> bool:
@@ -285,20 +434,51 @@ def _bad_text(text: str) -> bool:
 # --- shared ----------------------------------------------------------------------------
 
 
-def _records(values: Iterable[Any], what: str) -> Iterator[Item]:
-    for number, value in enumerate(values, start=1):
-        if not isinstance(value, dict):
-            yield Reject(number, f"{what} {number} is a {_kind(value)}, not an object", _raw(value))
-            continue
-        try:
-            yield (number, to_json(value).encode())
-        except NotRepresentable as exc:
-            yield Reject(number, str(exc), _raw(value))
+def _record(
+    number: int, value: Any, what: str, raw: bytes | None = None, *, fast: bool = False
+) -> Item:
+    """One parsed record, or its reject; `raw` is its source text when known. `fast`:
+    the value holds only what a JSON parser makes (dict, list, str, int, Decimal,
+    bool, None), so orjson may write it."""
+    if not isinstance(value, dict):
+        reason = f"{what} {number} is a {_kind(value)}, not an object"
+        return Reject(number, reason, raw if raw is not None else _raw(value))
+    if fast:
+        text = _fast_json(value)
+        if text is not None:
+            return (number, text)
+    try:
+        return (number, to_json(value).encode())
+    except NotRepresentable as exc:
+        return Reject(number, str(exc), raw if raw is not None else _raw(value))
+
+
+def _decimal_fragment(value: Any) -> Any:
+    import orjson
+
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    raise TypeError(type(value).__name__)
+
+
+def _fast_json(value: dict[str, Any]) -> bytes | None:
+    """orjson's text of a parsed JSON object, or None where `to_json` must decide (a
+    NUL, a lone surrogate, an integer beyond 64 bits, nesting deeper than 255)."""
+    import orjson
+
+    try:
+        text = orjson.dumps(value, default=_decimal_fragment)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    if b"u0000" in text and _NUL_ESCAPE.search(text):
+        return None
+    return text
 
 
 def _raw(value: Any) -> bytes:
-    """The best raw form of a parsed value (the file's own bytes for it are not kept)."""
-    return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    """The best raw form of a parsed value when its source bytes are not known:
+    its JSON text, NaN and NUL written as they can be, sets sorted (deterministic)."""
+    return to_json(value, strict=False).encode("utf-8", "surrogatepass")
 
 
 def _kind(value: Any) -> str:
@@ -328,23 +508,57 @@ def check_value(value: Any) -> None:
     to_json(value)
 
 
-def to_json(value: Any) -> str:
-    """Exact JSON text of a parsed value; raises NotRepresentable for what jsonb
-    cannot hold (NUL, lone surrogates, NaN, infinities)."""
+def to_json(value: Any, *, strict: bool = True) -> str:
+    """Exact JSON text of a parsed value, at any depth (no recursion); raises
+    NotRepresentable for what jsonb cannot hold (NUL, lone surrogates, NaN,
+    infinities). A set becomes an array sorted by its elements' JSON text.
+    `strict=False` writes those anyway (for a reject's raw bytes)."""
     parts: list[str] = []
-    _emit(value, parts.append)
-    return "".join(parts)
+    out = parts.append
+    stack: list[list[Any]] = []  # [iterator, is a mapping, first item still to come]
+    pending, has_pending = value, True
+    while True:
+        if has_pending:
+            has_pending = False
+            if isinstance(pending, dict):
+                out("{")
+                stack.append([iter(pending.items()), True, True])
+            elif isinstance(pending, list | tuple):
+                out("[")
+                stack.append([iter(pending), False, True])
+            elif isinstance(pending, set | frozenset):
+                items = sorted(to_json(item, strict=strict) for item in pending)
+                out("[" + ",".join(items) + "]")
+            else:
+                _scalar(pending, out, strict)
+        if not stack:
+            return "".join(parts)
+        frame = stack[-1]
+        try:
+            item = next(frame[0])
+        except StopIteration:
+            out("}" if frame[1] else "]")
+            stack.pop()
+            continue
+        if not frame[2]:
+            out(",")
+        frame[2] = False
+        if frame[1]:
+            key, item = item
+            out(_string(key if isinstance(key, str) else _key_text(key), strict))
+            out(":")
+        pending, has_pending = item, True
 
 
-def _string(text: str) -> str:
-    if "\x00" in text:
+def _string(text: str, strict: bool = True) -> str:
+    if strict and "\x00" in text:
         raise NotRepresentable("contains a NUL character, which PostgreSQL cannot store")
-    if _has_surrogate(text):
+    if strict and _has_surrogate(text):
         raise NotRepresentable("contains invalid UTF-8 or a lone surrogate")
     return json.dumps(text, ensure_ascii=False)
 
 
-def _emit(value: Any, out: Callable[[str], Any]) -> None:
+def _scalar(value: Any, out: Callable[[str], Any], strict: bool) -> None:
     if value is None:
         out("null")
     elif value is True:
@@ -352,39 +566,25 @@ def _emit(value: Any, out: Callable[[str], Any]) -> None:
     elif value is False:
         out("false")
     elif isinstance(value, str):
-        out(_string(value))
+        out(_string(value, strict))
     elif isinstance(value, int):
         out(str(value))
     elif isinstance(value, Decimal):
-        if not value.is_finite():
+        if strict and not value.is_finite():
             raise NotRepresentable(f"{value} is not a JSON number")
         out(str(value))
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if strict and (value != value or value in (float("inf"), float("-inf"))):
             raise NotRepresentable(f"{value} is not a JSON number")
         out(repr(value))
-    elif isinstance(value, dict):
-        out("{")
-        for index, (key, item) in enumerate(value.items()):
-            if index:
-                out(",")
-            out(_string(key if isinstance(key, str) else _key_text(key)))
-            out(":")
-            _emit(item, out)
-        out("}")
-    elif isinstance(value, list | tuple | set | frozenset):
-        out("[")
-        for index, item in enumerate(value):
-            if index:
-                out(",")
-            _emit(item, out)
-        out("]")
     elif isinstance(value, dt.datetime | dt.date):
         out(_string(value.isoformat()))
     elif isinstance(value, bytes):
         out(_string(base64.b64encode(value).decode()))
-    else:
+    elif strict:
         raise NotRepresentable(f"a value of type {type(value).__name__} has no JSON form")
+    else:
+        out(_string(str(value), strict))
 
 
 def _key_text(key: Any) -> str:

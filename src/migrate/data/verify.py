@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import tables
-from migrate.data.copying import copy_records, copy_rejects
-from migrate.data.loader import sha256_file
-from migrate.data.records import read
+from migrate.data.copying import copy_rejects, store_file
+from migrate.data.loader import sha256_file, unreadable
 from migrate.names import table_name
 from migrate.reporting import NullReporter, Reporter
 
@@ -168,12 +167,17 @@ def _verify_dataset(
                 check.unloaded_files.append(data_file.relative)
             elif row["sha256"] != sha256_file(data_file.path):
                 check.changed_files.append(data_file.relative)
-            rows, rejects = copy_records(
-                cur,
-                sql.Identifier("src"),
-                data_file.relative,
-                read(data_file.path, data_file.format),
-            )
+            try:  # the same fallback as load: a record the database refuses is a reject
+                rows, rejects = store_file(
+                    conn,
+                    cur,
+                    sql.Identifier("src"),
+                    data_file.relative,
+                    data_file.path,
+                    data_file.format,
+                )
+            except OSError as exc:
+                raise unreadable(data_file, exc) from None
             copy_rejects(cur, sql.Identifier("src_rejects"), data_file.relative, rejects)
             check.records += rows + len(rejects)
             check.rejected += len(rejects)
