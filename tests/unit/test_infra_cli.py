@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner, Result
 
 from migrate.cli.app import app
@@ -33,6 +34,13 @@ def test_missing_pulumi_cli(project: Path, monkeypatch: pytest.MonkeyPatch, verb
     assert "install the Pulumi CLI" in result.stderr
     assert "migrate render --out DIR" in result.stderr and "Argo CD" in result.stderr
     assert "Traceback" not in result.output
+
+
+def set_kube_context(project: Path, context: str) -> None:
+    config = project / "migrate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["target"]["kube_context"] = context
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _with_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,8 +71,7 @@ def test_unknown_kube_context(
 ) -> None:
     _with_fake_cli(tmp_path, monkeypatch)
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path, 1)))
-    config = project / "migrate.yaml"
-    config.write_text(config.read_text() + "  kube_context: prod\n")
+    set_kube_context(project, "prod")
     result = run("-C", str(project), "infra", "preview", "--phase", "1")
     assert result.exit_code == 1
     assert "the kube context 'prod' does not exist" in result.stderr and "dev" in result.stderr
@@ -97,8 +104,7 @@ def test_preview_up_destroy_against_a_real_cluster(project: Path) -> None:
     context = os.environ.get("MIGRATE_TEST_KUBECONTEXT")
     if shutil.which("pulumi") is None or not context:
         pytest.skip("needs the pulumi CLI and MIGRATE_TEST_KUBECONTEXT (a disposable cluster)")
-    config = project / "migrate.yaml"
-    config.write_text(config.read_text() + f"  kube_context: {context}\n")
+    set_kube_context(project, context)
     for verb in ("preview", "up", "preview", "destroy"):
         yes = [] if verb == "preview" else ["--yes"]
         result = run("-C", str(project), "infra", verb, "--phase", "1", *yes)

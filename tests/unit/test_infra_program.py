@@ -6,6 +6,8 @@ registers reaches `new_resource` with its type, name, inputs and provider.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,17 @@ class Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def run_program(spec: StackSpec) -> Mocks:
+def run_program(spec: StackSpec, organization: str = "organization") -> Mocks:
+    # Pulumi's mocks use the thread's current event loop; an earlier asyncio.run() in this
+    # process (bench's load generator, in other tests) leaves none set
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project=spec.project, stack=f"project-phase{spec.phase}")
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=spec.project,
+        stack=f"project-phase{spec.phase}",
+        organization=organization,
+    )
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator,misc]
     def program() -> Any:
@@ -134,10 +144,12 @@ def test_later_phases_depend_on_the_previous_stack(project: Path) -> None:
     for task in phase1.tasks:
         applied.save(ctx.state_dir, task.to_record())
     spec = phase_spec(project, 2)
-    assert spec.previous_stack == "organization/project/project-phase1"
-    mocks = run_program(spec)
+    assert spec.previous_stack == "project-phase1"
+    # fully qualified in the program's own organization: a DIY backend's "organization",
+    # or a Pulumi Cloud organization
+    mocks = run_program(spec, organization="acme")
     (reference,) = [r for r in mocks.resources if r.typ == "pulumi:pulumi:StackReference"]
-    assert reference.name == "organization/project/project-phase1"
+    assert reference.name == "acme/project/project-phase1"
     service = by_type(mocks, "kubernetes:core/v1:Service")["project/planner"]
     assert service.inputs["metadata"]["namespace"] == "project"  # from the stack output
 
@@ -148,3 +160,62 @@ def test_stack_names_and_backend(project: Path) -> None:
     ctx = open_context(project)
     assert stack_name(ctx, 3) == "project-phase3"
     assert backend_url(ctx) == (project / ".migrate" / "pulumi").resolve().as_uri()
+
+
+def test_helm_releases_are_installed_under_their_own_names(project: Path) -> None:
+    """Without `name`, pulumi-kubernetes names a release `<name>-<hex>`, and the Services the
+    workloads point at (jaeger-collector.monitoring.svc) would be named differently."""
+    for phase in (1, 2, 3):
+        spec = phase_spec(project, phase)
+        releases = by_type(run_program(spec), "kubernetes:helm.sh/v3:Release")
+        assert releases
+        for name, release in releases.items():
+            assert release.inputs["name"] == name
+            assert release.inputs["atomic"] is True and release.inputs["cleanupOnFail"] is True
+            assert release.inputs["timeout"] >= 300
+    jaeger = by_type(run_program(phase_spec(project, 1)), "kubernetes:helm.sh/v3:Release")
+    assert jaeger["jaeger"].inputs["name"] == "jaeger"  # -> Service jaeger-collector
+
+
+def test_release_names_are_stable_across_renders(project: Path) -> None:
+    first = [r["name"] for p in (1, 2, 3) for r in phase_spec(project, p).releases]
+    again = [r["name"] for p in (1, 2, 3) for r in phase_spec(project, p).releases]
+    assert first == again and len(set(first)) == len(first)
+    assert "jaeger" in first and not any(re.search(r"-[0-9a-f]{7,}$", n) for n in first)
+
+
+def test_registration_follows_the_dependency_graph(project: Path) -> None:
+    """The SDK registers a resource only once its depends_on are registered: the mocks see
+    the operator before its custom resources, Elasticsearch before fluent-bit."""
+    mocks = run_program(phase_spec(project, 1))
+    order = [r.name for r in mocks.resources]
+    assert order.index("eck-operator") < order.index("monitoring/logs")
+    assert order.index("monitoring/logs") < order.index("fluent-bit")
+    mocks = run_program(phase_spec(project, 2))
+    order = [r.name for r in mocks.resources]
+    assert order.index("istio-base") < order.index("istio-cni") < order.index("istiod")
+    assert order.index("istiod") < order.index("ingress-nginx")
+
+
+def test_elasticsearch_keeps_its_volumes_when_deleted(project: Path) -> None:
+    mocks = run_program(phase_spec(project, 1))
+    logs = by_type(mocks, "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch")
+    assert logs["monitoring/logs"].inputs["spec"]["volumeClaimDeletePolicy"] == (
+        "DeleteOnScaledownOnly"
+    )
+    mocks = run_program(phase_spec(project, 1, keep_data=False))
+    logs = by_type(mocks, "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch")
+    assert "volumeClaimDeletePolicy" not in logs["monitoring/logs"].inputs["spec"]
+
+
+def test_database_url_from_the_stack_config_when_not_given(project: Path) -> None:
+    """A rollback run without MIGRATE_DATABASE_URL keeps the Secret: the URL an earlier run
+    stored in the stack's config (a secret) is used."""
+    url = f"postgresql://app:{PASSWORD}@db:5432/app"
+    pulumi.runtime.set_all_config({"migrate:databaseUrl": url}, secret_keys=["migrate:databaseUrl"])
+    try:
+        spec = phase_spec(project, 1, database_url=None)
+        secret = by_type(run_program(spec), "kubernetes:core/v1:Secret")
+        assert set(secret) == {"project/project-database"}
+    finally:
+        pulumi.runtime.set_all_config({})

@@ -81,13 +81,15 @@ class Recorder:
         self.calls: list[tuple[str, int, list[str]]] = []
         self.objects: list[list[dict[str, Any]]] = []
 
-    def up(self, ctx: Any, phase: int, records: list[dict[str, Any]]) -> stack.StackResult:
+    def up(
+        self, ctx: Any, phase: int, records: list[dict[str, Any]], **options: Any
+    ) -> stack.StackResult:
         objects = [f"{o['kind']}/{o['metadata']['name']}" for r in records for o in r["objects"]]
         self.calls.append(("up", phase, sorted(objects)))
         self.objects.append([o for r in records for o in r["objects"]])
         return stack.StackResult(f"project-phase{phase}", "up", {"create": len(objects)}, {})
 
-    def destroy(self, ctx: Any, phase: int) -> stack.StackResult:
+    def destroy(self, ctx: Any, phase: int, **options: Any) -> stack.StackResult:
         self.calls.append(("destroy", phase, []))
         return stack.StackResult(f"project-phase{phase}", "destroy", {}, {})
 

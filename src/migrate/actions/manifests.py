@@ -37,7 +37,9 @@ class RenderedAction:
 
         phase, _ = ctx.roadmap.task(task.id)
         # one renderer per context: a plan renders many tasks over the same facts
-        renderer: Renderer = ctx.__dict__.setdefault("_manifests_renderer", Renderer(ctx))
+        renderer: Renderer | None = ctx.__dict__.get("_manifests_renderer")
+        if renderer is None:
+            renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
         rendered = renderer.render_task(phase.id, task)
         tracks: dict[str, Any] = {}
         if task.action == "manifests":
@@ -64,6 +66,9 @@ class RenderedAction:
             op = "noop"
         detail_lines = [difference.text] if op != "noop" and difference.text else []
         detail_lines += [f"~ blue-green: {s}" for s in switches]
+        undo = _rollback_split(ctx, rendered.to_record(), record)
+        if op != "noop" and undo:
+            detail_lines += [f"  on rollback, {line}" for line in undo.lines()]
         if report.skipped:
             detail_lines.append(f"  not schema-checked: {report.skipped}")
         elif report.not_checked:
@@ -101,11 +106,14 @@ class RenderedAction:
         self.preflight(ctx)  # also when the executor runs without `api.apply`
         phase = int(change.data["phase"])
         current_tracks = tracks_state.load(ctx.state_dir)
+        previous = applied.load(ctx.state_dir, phase, change.task)
+        undo = _rollback_split(ctx, change.data["record"], previous)
         return {
+            "undo": "; ".join(undo.lines()) if undo else "",
             "phase": phase,
             "task": change.task,
             "stack": stack_name(ctx, phase),
-            "previous_record": applied.load(ctx.state_dir, phase, change.task),
+            "previous_record": previous,
             "previous_tracks": {
                 name: current_tracks.get(name) for name in change.data.get("tracks", {})
             },
@@ -121,7 +129,7 @@ class RenderedAction:
         others = [
             r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != change.task
         ]
-        result = stack.up(ctx, phase, [*others, record])
+        result = stack.up(ctx, phase, [*others, record], changing={change.task})
         applied.save(ctx.state_dir, record)
         if change.data.get("tracks"):
             tracks_state.save(
@@ -138,10 +146,11 @@ class RenderedAction:
         previous = receipt.get("previous_record")
         others = [r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != task]
         remaining = [*others, previous] if previous else others
+        # the stack's state is exported first; retained resources stay in the cluster
         if any(r.get("objects") or r.get("releases") for r in remaining):
-            stack.up(ctx, phase, remaining)
+            stack.up(ctx, phase, remaining, changing={task}, backup_first="rollback")
         else:
-            stack.destroy(ctx, phase)
+            stack.destroy(ctx, phase, why="rollback")
         if previous:
             applied.save(ctx.state_dir, previous)
         else:
@@ -190,5 +199,22 @@ def _preview_or_diff(ctx: Context, phase: int, rendered: TaskManifests, diff_sum
             r for r in applied.phase_records(ctx.state_dir, phase) if r["task"] != rendered.task
         ]
         result = stack.preview(ctx, phase, [*others, rendered.to_record()])
-        return f"Pulumi preview of {result.describe()}"
+        if result is not None:
+            return f"Pulumi preview of {result.describe()}"
+        reason = f"stack {stack.stack_name(ctx, phase)} does not exist yet"
     return f"{diff_summary} (diff against the last applied set; no Pulumi preview: {reason})"
+
+
+def _rollback_split(ctx: Context, record: Any, previous: Any) -> Any:
+    """What rolling this change back removes from the cluster, kept and deleted."""
+    from migrate.infra.graph import object_node
+    from migrate.infra.retention import split
+
+    before = previous or {}
+    old_objects = {object_node(o) for o in before.get("objects", [])}
+    old_releases = {r["name"] for r in before.get("releases", [])}
+    objects = [o for o in record.get("objects", []) if object_node(o) not in old_objects]
+    releases = [r for r in record.get("releases", []) if r["name"] not in old_releases]
+    if not objects and not releases:
+        return None
+    return split(objects, releases, ctx.config.pulumi.keep_data)

@@ -77,7 +77,10 @@ def _asker(verb: str, phase: int, as_json: bool) -> Callable[[], bool]:
             )
         question = {
             "up": f"Provision phase {phase} through Pulumi?",
-            "destroy": f"Destroy every resource of phase {phase}'s stack?",
+            "destroy": f"Destroy phase {phase}'s stack (its state is exported first; "
+            "Namespaces, PVCs and stateful resources are kept unless pulumi.keep_data is false)?",
+            "cancel": f"Cancel the running update of phase {phase}'s stack (only when none is "
+            "really running: a cancelled update can leave pending operations)?",
         }[verb]
         return typer.confirm(question, default=False, err=True)
 
@@ -112,3 +115,15 @@ def destroy(
 ) -> None:
     """Destroy a phase's stack: delete everything it provisioned."""
     _run(ctx, "destroy", phase, output, yes)
+
+
+@app.command("cancel", short_help="Release a stack's lock after an interrupted update.")
+def cancel(
+    ctx: typer.Context,
+    phase: PhaseOption = None,
+    yes: YesOption = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Cancel the running update of a phase's stack (`pulumi cancel`): after an interrupted
+    `apply` or `infra up` left the stack locked."""
+    _run(ctx, "cancel", phase, output, yes)

@@ -36,6 +36,29 @@ CHART_VERSIONS: dict[str, str] = {
     "keda": "2.17.3",
 }
 
+#: seconds Helm waits for a release's pods (`--timeout`); Helm's own default is 300
+DEFAULT_RELEASE_TIMEOUT_S = 600
+RELEASE_TIMEOUTS_S: dict[str, int] = {
+    # many CRDs, an operator, Prometheus, Alertmanager and Grafana
+    "kube-prometheus-stack": 900,
+    # waits for the Secret ECK makes from the Elasticsearch resource, once that is green
+    "fluent-bit": 900,
+}
+
+
+def install_options(release: str) -> dict[str, Any]:
+    """How every release is installed: under its own name (never Pulumi's `<name>-<hex>`:
+    Services such as jaeger-collector.monitoring.svc keep the names the workloads use),
+    with an explicit timeout, atomically (a failed install is purged, a failed upgrade
+    rolled back) and cleaning up what a failed upgrade created."""
+    return {
+        "name": release,
+        "timeout": RELEASE_TIMEOUTS_S.get(release, DEFAULT_RELEASE_TIMEOUT_S),
+        "atomic": True,
+        "cleanup_on_fail": True,
+    }
+
+
 #: the KEDA release the pinned chart installs: its CRDs are vendored under
 #: manifests/crds/keda/ at this tag (scripts/refresh-crds) and validate the ScaledObjects
 KEDA_APP_VERSION = "2.17.3"
