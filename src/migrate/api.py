@@ -111,6 +111,11 @@ def init(
         "roadmap": "phases/roadmap.yaml",
         "target": {"namespace": project, "schema": "legacy"},
     }
+    from migrate.compare.corpus import propose
+
+    replay = propose(inventory)  # recorded invocations: the corpus of `migrate compare`
+    if replay is not None:
+        data["replay"] = replay
     try:  # a bad --name fails here, before anything is written
         Config.model_validate(data)
     except ValidationError as exc:
@@ -128,6 +133,9 @@ def init(
     config_path.write_text(header + body, encoding="utf-8")
     roadmap_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(default_roadmap_path(), roadmap_path)
+    from migrate.infra.stack import ignore_state_dir
+
+    ignore_state_dir(project_dir)  # .migrate/: state, backups, the Pulumi passphrase
     return InitResult(
         config_path=config_path,
         roadmap_path=roadmap_path,
@@ -259,7 +267,11 @@ def rollback(
         steps = ctx.journal.undoable_steps(phase)
         if not steps:
             raise UserError(f"nothing to roll back: phase {phase} has no applied changes")
-        descriptions = [f"{s.task}: {s.resource}" for s in reversed(steps)]
+        descriptions = [  # with what undoing it keeps and deletes, when the action says
+            f"{s.task}: {s.resource}"
+            + (f" ({s.receipt['undo']})" if s.receipt and s.receipt.get("undo") else "")
+            for s in reversed(steps)
+        ]
         if confirm is not None and not confirm(phase, descriptions):
             return None
         return rollback_phase(ctx, phase)
@@ -363,7 +375,7 @@ def data_load(
     from migrate.state.lock import ProjectLock
 
     config, _ = load_project(project_dir)
-    inventory = _inventory(project_dir, config)
+    inventory = _inventory(project_dir, config, reporter)
     selected = loader.select(inventory, datasets)
     with ProjectLock(project_dir / ".migrate", "data load"):
         db = database.resolve(project_dir, config, database_url)
@@ -387,7 +399,7 @@ def data_verify(
     from migrate.project import load as load_project
 
     config, _ = load_project(project_dir)
-    selected = loader.select(_inventory(project_dir, config), datasets)
+    selected = loader.select(_inventory(project_dir, config, reporter), datasets)
     db = database.resolve(project_dir, config, database_url)
     if reporter is not None:
         reporter.info(f"database: {db.describe()}")
@@ -416,10 +428,14 @@ def data_rollback(
         return rollback(db, config.target.db_schema, datasets, confirm=confirm)
 
 
-def _inventory(project_dir: Path, config: Any) -> Inventory:
+def _inventory(project_dir: Path, config: Any, reporter: Reporter | None = None) -> Inventory:
     from migrate.inventory import scan
 
-    return scan((project_dir / config.source.path).resolve())
+    inventory = scan((project_dir / config.source.path).resolve())
+    for warning in inventory.warnings:
+        if reporter is not None:
+            reporter.warn(warning)
+    return inventory
 
 
 # --- images (DESIGN 3.7): thin wrappers over migrate.images.verbs ---------------------
@@ -520,6 +536,50 @@ def dev_down(project_dir: Path, *, reporter: Reporter | None = None) -> DownResu
     return verbs.down(project_dir, reporter=reporter)
 
 
+# --- compare and bench (issue 11): thin wrappers over migrate.compare.verbs ------------
+
+if TYPE_CHECKING:
+    from migrate.compare.verbs import BenchResult, CompareResult
+
+
+def compare(
+    project_dir: Path,
+    plugins: list[str] | None = None,
+    *,
+    sample: int | None = None,
+    inputs: Path | None = None,
+    reporter: Reporter | None = None,
+) -> CompareResult:
+    """Replay recorded inputs through the legacy code (twice) and each plugin's image;
+    what differs beyond the noise is a difference (`result.ok` is False)."""
+    from migrate.compare import verbs
+
+    return verbs.compare(project_dir, plugins, sample=sample, inputs=inputs, reporter=reporter)
+
+
+def bench(
+    project_dir: Path,
+    plugins: list[str] | None = None,
+    *,
+    concurrency: int = 4,
+    duration: float = 5.0,
+    inputs: Path | None = None,
+    reporter: Reporter | None = None,
+) -> BenchResult:
+    """Latency and throughput of the legacy code in-process and of each plugin's container,
+    against the budgets of `performance:` in migrate.yaml (`result.ok`)."""
+    from migrate.compare import verbs
+
+    return verbs.bench(
+        project_dir,
+        plugins,
+        concurrency=concurrency,
+        duration=duration,
+        inputs=inputs,
+        reporter=reporter,
+    )
+
+
 # --- manifests and infra (issue 5): thin wrappers over migrate.manifests, migrate.infra --
 
 if TYPE_CHECKING:
@@ -543,7 +603,7 @@ def preflight(ctx: Any, the_plan: Plan) -> None:
             check(ctx)
 
 
-InfraVerb = Literal["preview", "up", "destroy"]
+InfraVerb = Literal["preview", "up", "destroy", "cancel"]
 
 
 @dataclass(frozen=True)
@@ -649,49 +709,93 @@ def infra(
     confirm: Callable[[], bool] | None = None,
     reporter: Reporter | None = None,
 ) -> InfraResult | None:
-    """`preview`, `up` or `destroy` the Pulumi stack of `phase` (all its rendered tasks).
+    """`preview`, `up`, `destroy` or `cancel` the Pulumi stack of `phase`.
 
-    `up` records what it applied, so `plan` then shows no change; `destroy`
-    forgets it. Raises a `UserError` saying how to fix it when the Pulumi CLI
-    or the cluster is not there (checked before `confirm` is asked); None when
-    `confirm` declined.
+    `up` goes through the executor and the journal like `apply` of the phase's
+    `manifests`/`infra` tasks, so `migrate rollback` undoes it; with nothing
+    changed it only reconciles drift (`up --refresh` of the recorded set).
+    `destroy` exports the state first, and journals that the phase's
+    provisioning steps are gone. Raises a `UserError` saying how to fix it
+    when the Pulumi CLI or the cluster is not there (checked before `confirm`
+    is asked); None when `confirm` declined.
     """
     from migrate.infra import cluster, stack
     from migrate.manifests import applied
-    from migrate.manifests.render import render_project
-    from migrate.manifests.validate import validate
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
 
-    ctx = open_context(project_dir, reporter)
-    ctx.roadmap.phase(phase)
+    ctx = open_context(project_dir, reporter, journal=verb in ("up", "destroy"))
+    the_phase = ctx.roadmap.phase(phase)
     cluster.require_libraries()
     cluster.require_cli()
     cluster.require_cluster(ctx.config.target.kube_context)
+    if verb == "up":
+        return _infra_up(ctx, the_phase, confirm)
     if confirm is not None and not confirm():
         return None
     with ProjectLock(ctx.state_dir, f"infra {verb} --phase {phase}"):
-        if verb == "destroy":
-            result = stack.destroy(ctx, phase)
-            for record in applied.phase_records(ctx.state_dir, phase):
-                applied.delete(ctx.state_dir, phase, str(record["task"]))
+        if verb == "cancel":
+            result = stack.cancel(ctx, phase)
+        elif verb == "destroy":
+            assert ctx.journal is not None
+            run_id = ctx.journal.start_run("infra destroy", phase)
+            status = "failed"
+            try:
+                result = stack.destroy(ctx, phase)
+                for record in applied.phase_records(ctx.state_dir, phase):
+                    applied.delete(ctx.state_dir, phase, str(record["task"]))
+                for step in ctx.journal.undoable_steps(phase):
+                    if step.action in ("manifests", "infra"):
+                        ctx.journal.mark_rolled_back(step.id)
+                status = "ok"
+            finally:
+                ctx.journal.finish_run(run_id, status)
         else:
+            from migrate.manifests.render import render_project
+            from migrate.manifests.validate import validate
+
             (rendered,) = render_project(ctx, [phase])
             validate(rendered.manifests, ctx.config.target.kubernetes_version)
             records = [t.to_record() for t in rendered.tasks]
-            if verb == "preview":
-                result = stack.preview(ctx, phase, records)
-            else:
-                result = stack.up(ctx, phase, records)
-                for record in records:
-                    applied.save(ctx.state_dir, record)
+            preview = stack.preview(ctx, phase, records)
+            if preview is None:  # previewing creates nothing: everything is to create
+                count = sum(len(r["objects"]) + len(r["releases"]) for r in records)
+                preview = stack.StackResult(
+                    stack.stack_name(ctx, phase), "preview", {"create": count}, {"exists": False}
+                )
+            result = preview
     return InfraResult(
-        verb=verb,
-        phase=phase,
-        stack=result.stack,
-        summary=result.summary,
-        outputs=result.outputs,
+        verb=verb, phase=phase, stack=result.stack, summary=result.summary, outputs=result.outputs
     )
+
+
+def _infra_up(ctx: Any, the_phase: Any, confirm: Callable[[], bool] | None) -> InfraResult | None:
+    """`infra up`: the phase's provisioning tasks through the executor, journaled."""
+    from migrate.engine.executor import apply_plan, settle
+    from migrate.engine.plan import build_plan
+    from migrate.infra import stack
+    from migrate.manifests import applied
+    from migrate.state.lock import ProjectLock
+
+    phase = the_phase.id
+    tasks = [t.id for t in the_phase.tasks if t.action in ("manifests", "infra")]
+    if not tasks:
+        raise UserError(f"phase {phase} has no `manifests` or `infra` task to provision")
+    with ProjectLock(ctx.state_dir, f"infra up --phase {phase}"):
+        the_plan = build_plan(ctx, [phase], tasks)
+        preflight(ctx, the_plan)
+        if confirm is not None and not confirm():
+            return None
+        if the_plan.has_changes:
+            run = apply_plan(ctx, the_plan, verb="infra up")
+            summary = {"tasks applied": sum(len(t.applied) for t in run.tasks)}
+            name = stack.stack_name(ctx, phase)
+            outputs: dict[str, Any] = {"run": run.run_id}
+        else:  # the recorded set again: catches drift, changes no record
+            settle(ctx, the_plan)
+            result = stack.up(ctx, phase, applied.phase_records(ctx.state_dir, phase))
+            summary, name, outputs = result.summary, result.stack, result.outputs
+    return InfraResult(verb="up", phase=phase, stack=name, summary=summary, outputs=outputs)
 
 
 # --- verify, ci, report (issue 6): thin wrappers over migrate.verify, migrate.report --

@@ -116,6 +116,36 @@ class CacheHitCheck(_Params):
     timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
 
 
+def _plugins(value: Any) -> Any:
+    if value == "all" or (
+        isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)
+    ):
+        return value
+    raise ValueError("plugins is `all` or a list of plugin names")
+
+
+PluginSelection = Annotated[str | list[str], AfterValidator(_plugins)]
+
+
+class EquivalenceCheck(_Params):
+    """`migrate compare`: every selected plugin's image gives the legacy answers to the
+    replay corpus (`sample` inputs per plugin, spread over it)."""
+
+    plugins: PluginSelection = "all"
+    sample: Annotated[int | None, Field(ge=1)] = 200
+
+
+class PerformanceCheck(_Params):
+    """`migrate bench`: every selected plugin's container is within the latency budgets
+    (these, else `performance:` in migrate.yaml) and answers without errors."""
+
+    plugins: PluginSelection = "all"
+    p95_ms: Annotated[float | None, Field(gt=0)] = None
+    max_p95_ratio: Annotated[float | None, Field(gt=0)] = None
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 4
+    duration: Annotated[float, Field(gt=0, le=600)] = 5.0
+
+
 class DockerContainerCheck(_Params):
     name: str
     running: bool = True
@@ -146,10 +176,18 @@ CHECK_KINDS: dict[str, type[_Params] | type[str]] = {
     "testinfra": str,
     "event_flow": EventFlowCheck,
     "cache_hit": CacheHitCheck,
+    "equivalence": EquivalenceCheck,
+    "performance": PerformanceCheck,
 }
 # Kinds that run from the machine running verify, whatever `host` says.
-IN_PROCESS = frozenset(("postgres_table", "event_flow", "cache_hit"))
-_NO_HOST = ("event_flow", "cache_hit")  # `host` would only mislead: refused
+IN_PROCESS = frozenset(("postgres_table", "event_flow", "cache_hit", "equivalence", "performance"))
+PROOF = frozenset(("equivalence", "performance"))  # migrate compare / bench, as checks
+_NO_HOST = (
+    "event_flow",
+    "cache_hit",
+    "equivalence",
+    "performance",
+)  # `host` would only mislead: refused
 
 
 class Check(BaseModel):
@@ -172,6 +210,8 @@ class Check(BaseModel):
     testinfra: str | None = None
     event_flow: EventFlowCheck | None = None
     cache_hit: CacheHitCheck | None = None
+    equivalence: EquivalenceCheck | None = None
+    performance: PerformanceCheck | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -232,5 +272,12 @@ class Check(BaseModel):
             return f"event_flow {params.event} -> {', '.join(params.expect)}"
         if isinstance(params, CacheHitCheck):
             return f"cache_hit {params.plugin}"
+        if isinstance(params, EquivalenceCheck | PerformanceCheck):
+            chosen = (
+                params.plugins if isinstance(params.plugins, str) else ", ".join(params.plugins)
+            )
+            return (
+                f"{self.kind} of {chosen} plugins" if chosen == "all" else f"{self.kind} {chosen}"
+            )
         first = next(iter(params.model_dump().values()))
         return f"{self.kind} {first}"

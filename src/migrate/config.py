@@ -142,6 +142,20 @@ class Pulumi(_Model):
     stack_prefix: Annotated[
         str | None, Field(description="Prefix of stack names; default the project name.")
     ] = None
+    secrets_provider: Annotated[
+        str | None,
+        Field(
+            description="Pulumi secrets provider (e.g. awskms://alias/KEY); default a "
+            "passphrase. A shared backend needs this or PULUMI_CONFIG_PASSPHRASE."
+        ),
+    ] = None
+    keep_data: Annotated[
+        bool,
+        Field(
+            description="Rollback and destroy keep Namespaces, PVCs and stateful custom "
+            "resources (retained, not deleted); false deletes them."
+        ),
+    ] = True
 
 
 class PluginSettings(_Model):
@@ -181,6 +195,55 @@ class Dev(_Model):
     ] = "host"
 
 
+class Replay(_Model):
+    """`migrate compare` / `bench`: the recorded invocations replayed against the images."""
+
+    dataset: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The dataset of recorded invocations (a directory under data/, e.g. "
+            "agent_runs), read as `data load` reads it.",
+        ),
+    ]
+    plugin_key: Annotated[
+        str, Field(min_length=1, description="Key of a record that names the plugin (a.b: nested).")
+    ] = "plugin"
+    input_key: Annotated[
+        str, Field(min_length=1, description="Key of a record that holds the input (an object).")
+    ] = "input"
+    output_key: Annotated[
+        str | None,
+        Field(description="Key of the recorded output, if any: compared with the legacy answers."),
+    ] = None
+    where: Annotated[
+        dict[str, list[str | int | float | bool | None]],
+        Field(
+            description="Keep only records whose key has one of these values, e.g. "
+            "{status: [ok, succeeded]}."
+        ),
+    ] = {}
+    ignore: Annotated[
+        list[str],
+        Field(
+            description="JSON paths never compared, e.g. $.generated_at or $.items[*].id "
+            "(besides the noise compare finds itself)."
+        ),
+    ] = []
+
+
+class Performance(_Model):
+    """`migrate bench` budgets: a plugin over one makes bench (and `performance`) fail."""
+
+    p95_ms: Annotated[
+        float | None, Field(gt=0, description="Largest p95 latency of the container, in ms.")
+    ] = None
+    max_p95_ratio: Annotated[
+        float | None,
+        Field(gt=0, description="Largest p95 of the container over the legacy code's p95."),
+    ] = None
+
+
 class Config(_Model):
     """`migrate.yaml`: one per project directory."""
 
@@ -196,6 +259,13 @@ class Config(_Model):
         Field(description="Runtime settings per plugin, by plugin name (e.g. cache_ttl_s)."),
     ] = {}
     dev: Annotated[Dev, Field(description="Settings of `migrate dev up`.")] = Dev()
+    replay: Annotated[
+        Replay | None,
+        Field(description="The replay corpus of `migrate compare` and `migrate bench`."),
+    ] = None
+    performance: Annotated[
+        Performance, Field(description="Latency budgets of `migrate bench`.")
+    ] = Performance()
 
     @field_validator("project")
     @classmethod

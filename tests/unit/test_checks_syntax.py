@@ -277,10 +277,10 @@ def test_an_error_is_a_junit_error_and_in_the_json() -> None:
 
 
 def test_every_kind_has_a_runner_and_a_row_in_the_docs() -> None:
-    from migrate.verify import behaviour, kinds
+    from migrate.verify import behaviour, kinds, proof
 
     repo = Path(__file__).resolve().parents[2]
-    runners = set(kinds.RUNNERS) | set(behaviour.RUNNERS) | {"testinfra"}
+    runners = set(kinds.RUNNERS) | set(behaviour.RUNNERS) | set(proof.RUNNERS) | {"testinfra"}
     assert runners == set(c.CHECK_KINDS)
     roadmap_doc = (repo / "docs" / "roadmap.md").read_text()
     verify_doc = (repo / "docs" / "verify.md").read_text()

@@ -153,7 +153,9 @@ def root(
 def _register() -> None:
     from migrate.cli import (
         apply,
+        bench,
         ci,
+        compare,
         data,
         dev,
         images,
@@ -186,6 +188,12 @@ def _register() -> None:
     app.add_typer(images.app, name="images", short_help="Build and manage the plugins' images.")
     app.add_typer(infra.app, name="infra", short_help="Provision a phase through Pulumi.")
     app.add_typer(dev.app, name="dev", short_help="Run the migrated system on local Docker.")
+    app.command("compare", short_help="Replay recorded inputs: legacy code vs the images.")(
+        compare.compare
+    )
+    app.command("bench", short_help="Latency of the legacy code and of the containers.")(
+        bench.bench
+    )
 
 
 _register()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from migrate.checks import IN_PROCESS, Check
+from migrate.checks import IN_PROCESS, PROOF, Check
 from migrate.errors import UserError
 from migrate.verify.kinds import Outcome, first_line
 from migrate.verify.model import CheckResult, PhaseResult, TaskResult, VerifyReport
@@ -162,8 +162,12 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
 def _budget(job: _Job, timeout: float) -> float:
     """Seconds the check may take: `timeout`, or longer when the check says it waits longer
     (an event_flow's `within`)."""
-    if job.check is None or job.kind not in ("event_flow", "cache_hit"):
+    if job.check is None or job.kind not in ("event_flow", "cache_hit", *PROOF):
         return timeout
+    if job.kind in PROOF:
+        from migrate.verify import proof
+
+        return max(timeout, proof.budget(job.check.params))
     from migrate.verify.behaviour import budget
 
     return max(timeout, budget(job.check.params))
@@ -198,6 +202,10 @@ def _run_one(ctx: Context, job: _Job, timeout: float) -> Outcome:
             from migrate.verify import behaviour
 
             return behaviour.RUNNERS[check.kind](target, check.params)
+        if check.kind in PROOF:
+            from migrate.verify import proof
+
+            return proof.RUNNERS[check.kind](target, check.params)
         return RUNNERS[check.kind](target, check.params)
     except UserError as exc:
         return Outcome(False, exc.message)
