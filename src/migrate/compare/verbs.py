@@ -473,12 +473,20 @@ def bench(
         raise UserError(str(exc), hint="fix the plugin's legacy environment") from None
     finally:
         client.close()
-    return BenchResult(
+    result = BenchResult(
         results,
         concurrency,
         duration,
         {"p95_ms": p95_budget, "max_p95_ratio": ratio_budget},
     )
+    from migrate.report import latency
+
+    curves = {
+        p.plugin: {"legacy": list(p.legacy.curve_ms), "migrated": list(p.migrated.curve_ms)}
+        for p in results
+    }
+    latency.record(setup.ctx.state_dir, result.to_dict(), curves)  # for `migrate report`
+    return result
 
 
 def _over(

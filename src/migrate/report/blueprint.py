@@ -46,14 +46,16 @@ RISKS = (
     Risk(
         "Performance degradation",
         "Performance testing",
-        ("auto-scaling",),
-        "horizontal auto-scaling is verified; load tests are not part of the roadmap",
+        ("load-balancing", "auto-scaling"),
+        "`migrate bench` replays recorded calls against each container within the "
+        "`performance:` budgets; auto-scaling on load and consumer lag is verified",
     ),
     Risk(
         "Integration failures",
         "Integration checks",
         (),
-        "every task's checks, run by `migrate verify` and `migrate ci`",
+        "every task's checks, run by `migrate verify` and `migrate ci`; `migrate compare` "
+        "replays the legacy app's own calls against the containers",
     ),
 )
 
@@ -139,13 +141,17 @@ def build(ctx: Context) -> dict[str, Any]:
 
 
 def render(ctx: Context, fmt: Format = "markdown") -> str:
+    from migrate.report import latency
+
     markdown = ctx.render("report/blueprint.md.j2", report=build(ctx))
     if fmt == "markdown":
-        return markdown
+        performance = latency.markdown(ctx.state_dir)
+        return markdown + ("\n" + performance if performance else "")
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
-    return ctx.render("report/blueprint.html.j2", body=body)
+    # the latency charts of the last `migrate bench`: inline SVG, escaped where it quotes
+    return ctx.render("report/blueprint.html.j2", body=body + latency.charts(ctx.state_dir))
 
 
 def write(text: str, out: Path) -> Path:

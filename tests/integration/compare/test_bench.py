@@ -34,6 +34,15 @@ def test_bench_measures_both_sides_and_enforces_budgets(
         assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"]
         assert stats["rps"] > 0
     assert entry["p95_ratio"] > 0
+    # the HTML report draws the last bench as an inline picture, per plugin, no script
+    page = image_project / "report.html"
+    report = CliRunner().invoke(
+        app, ["-C", str(image_project), "report", "--format", "html", "--out", str(page)]
+    )
+    assert report.exit_code == 0, report.output
+    html = page.read_text()
+    assert html.count("<svg") == 1 and "planner: latency by percentile" in html
+    assert html.count("<polyline") == 2 and "<script" not in html
     # a budget no container can meet: over it, exit 1, said per plugin
     config = image_project / "migrate.yaml"
     data = yaml.safe_load(config.read_text())
@@ -65,4 +74,51 @@ def test_the_check_kinds_run_compare_and_bench(image_project: Path, docker_clien
         target, c.PerformanceCheck(plugins=["planner"], duration=0.5, p95_ms=0.0001)
     )
     assert not slow.passed and "planner: p95" in slow.message
+    assert left_over(docker_client, image_project) == []
+
+
+def test_equivalence_and_performance_in_verify_junit_and_report(
+    image_project: Path, docker_client: Any, tmp_path: Path
+) -> None:
+    """The two kinds through `migrate verify` as a pipeline runs it: JSON, JUnit, report."""
+    import xml.etree.ElementTree as ET
+
+    assert not api.images_build(image_project, ["planner"], orchestrator=False).failures
+    roadmap = image_project / "phases" / "roadmap.yaml"
+    roadmap.write_text(
+        yaml.safe_dump(
+            {"phases": [{"id": 1, "name": "Proof", "tasks": [{
+                "id": "proof", "title": "Prove the planner", "action": "manual",
+                "checks": [
+                    {"name": "same answers", "equivalence": {"plugins": ["planner"], "sample": 3}},
+                    {"name": "fast enough", "performance": {
+                        "plugins": ["planner"], "duration": 0.5, "p95_ms": 10_000}},
+                ],
+            }]}]},
+            sort_keys=False,
+        )
+    )  # fmt: skip
+    junit = tmp_path / "junit.xml"
+    result = CliRunner().invoke(
+        app,
+        ["-C", str(image_project), "verify", "--junit-xml", str(junit), "--output", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    checks = {c["name"]: c for p in document["phases"] for t in p["tasks"] for c in t["checks"]}
+    assert checks["same answers"]["kind"] == "equivalence" and checks["same answers"]["passed"]
+    assert checks["fast enough"]["kind"] == "performance" and checks["fast enough"]["passed"]
+    cases = ET.parse(junit).getroot().iter("testcase")
+    names = {  # passed: neither <failure> nor <error>
+        case.attrib["name"]
+        for case in cases
+        if case.find("failure") is None and case.find("error") is None
+    }
+    assert any("same answers" in n for n in names) and any("fast enough" in n for n in names)
+    page = tmp_path / "report.html"
+    report = CliRunner().invoke(
+        app, ["-C", str(image_project), "report", "--format", "html", "--out", str(page)]
+    )
+    assert report.exit_code == 0 and "[x] Prove the planner" in page.read_text()  # verified
+    assert "<svg" in page.read_text()  # the performance check's bench, drawn
     assert left_over(docker_client, image_project) == []
