@@ -195,3 +195,29 @@ def test_an_unbuilt_image_is_a_clear_error(image_project: Path, docker_client: A
     assert result.exit_code == 1
     assert "no image of the present code" in result.output
     assert "migrate images build --plugin planner" in result.output
+
+
+def test_a_real_sigint_removes_the_container(image_project: Path, docker_client: Any) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to `migrate bench` while its container runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert not api.images_build(image_project, ["planner"], orchestrator=False).failures
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrate", "-C", str(image_project), "bench",
+         "--plugin", "planner", "--duration", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not left_over(docker_client, image_project):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the bench container never started"
+        time.sleep(0.1)  # poll interval, bounded by the deadline
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert b"Traceback" not in stderr
+    assert left_over(docker_client, image_project) == []
