@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -23,18 +24,28 @@ class Output(enum.StrEnum):
 state: dict[str, bool] = {"json": False}
 
 
-@cache
+# Columns when the stream is not a terminal (a pipeline log, a file): lines are never
+# wrapped at Rich's default 80 columns; tables take only the width they need.
+PIPE_WIDTH = 10_000
+
+
 def out() -> Console:
-    from rich.console import Console
+    return _console(sys.stdout, stderr=False)
 
-    return Console(highlight=False)
+
+def err() -> Console:
+    return _console(sys.stderr, stderr=True)
 
 
 @cache
-def err() -> Console:
+def _console(stream: object, *, stderr: bool) -> Console:
+    """One console per stream (the test runner swaps sys.stdout): as wide as the terminal,
+    or `PIPE_WIDTH` when the stream is not one, so a log gets whole lines."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    isatty = getattr(stream, "isatty", None)
+    terminal = bool(isatty and isatty())
+    return Console(stderr=stderr, highlight=False, width=None if terminal else PIPE_WIDTH)
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -53,11 +64,16 @@ def interactive() -> bool:
 
 
 class ConsoleReporter:
-    """A `Reporter` that draws Rich progress bars on stderr."""
+    """A `Reporter` that draws Rich progress bars on stderr.
+
+    Safe to call from several threads (verify checks its hosts in parallel): one lock
+    guards the single live display and the table of bars, so the threads share one
+    display instead of each starting its own."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.RLock()
 
     def _bar(self) -> Progress:
         if self._progress is None:
@@ -77,31 +93,38 @@ class ConsoleReporter:
     def start(
         self, key: str, description: str, total: float | None = None, unit: str = "items"
     ) -> None:
-        bar = self._bar()
-        self._tasks[key] = bar.add_task(description, total=total, bytes=unit == "bytes")
+        with self._lock:
+            bar = self._bar()
+            self._tasks[key] = bar.add_task(description, total=total, bytes=unit == "bytes")
 
     def advance(self, key: str, amount: float = 1) -> None:
-        if key in self._tasks:
-            self._bar().advance(self._tasks[key], amount)
+        with self._lock:
+            if key in self._tasks:
+                self._bar().advance(self._tasks[key], amount)
 
     def done(self, key: str, message: str | None = None) -> None:
-        if key in self._tasks:
-            self._bar().remove_task(self._tasks.pop(key))
-        if message:
-            self.info(message)
+        with self._lock:
+            if key in self._tasks:
+                self._bar().remove_task(self._tasks.pop(key))
+            if message:
+                self.info(message)
 
     def info(self, message: str) -> None:
         from rich.markup import escape
 
-        err().print(escape(message))
+        with self._lock:
+            err().print(escape(message), soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        warn(message)
+        with self._lock:
+            warn(message)
 
     def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+                self._tasks.clear()
 
     def __enter__(self) -> ConsoleReporter:
         return self

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from migrate.report.summary import md
+
 if TYPE_CHECKING:
     from migrate.engine.context import Context
     from migrate.roadmap import Roadmap
@@ -95,23 +97,48 @@ def _risk_status(risk: Risk, done: dict[str, bool], roadmap: Roadmap) -> str:
     return f"planned: {', '.join(risk.tasks)} not verified yet"
 
 
+def _mermaid(value: str) -> str:
+    """`value` inside a mermaid label `["..."]`: quotes, angle brackets and backticks as
+    mermaid's entity codes, so a title can neither end the label nor the code fence."""
+    text = " ".join(value.split())
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"),
+                       ("`", "#96;"), ("&", "#amp;")):  # fmt: skip
+        text = text.replace(char, code)
+    return text
+
+
+def _html_as_text(value: str | None) -> str | None:
+    import html
+
+    return html.escape(value, quote=False) if value else value
+
+
 def build(ctx: Context) -> dict[str, Any]:
     """What the templates show; no timestamps, so the same state renders the same."""
     states = ctx.journal.task_states() if ctx.journal else {}
     done = {task: state.done for task, state in states.items()}
     phases: list[dict[str, Any]] = []
     for phase in ctx.roadmap.phases:
+        # every value from the roadmap is escaped here, once: the templates quote them as is
         tasks = [
-            {"id": t.id, "title": t.title, "action": t.action, "done": done.get(t.id, False)}
+            {
+                "id": t.id,
+                "title": md(t.title),
+                "label": _mermaid(t.title),
+                "action": t.action,
+                "done": done.get(t.id, False),
+            }
             for t in phase.tasks
         ]
         count = sum(1 for t in tasks if t["done"])
         phases.append(
             {
                 "id": phase.id,
-                "name": phase.name,
-                "duration": phase.duration,
-                "description": phase.description,
+                "name": md(phase.name),
+                "label": _mermaid(phase.name),
+                "duration": md(phase.duration) if phase.duration else phase.duration,
+                # Markdown of the roadmap's author stays Markdown; HTML in it is shown as text
+                "description": _html_as_text(phase.description),
                 "tasks": tasks,
                 "done": count == len(tasks),
                 "done_count": count,
@@ -151,7 +178,14 @@ def render(ctx: Context, fmt: Format = "markdown") -> str:
 
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     # the latency charts of the last `migrate bench`: inline SVG, escaped where it quotes
+    body = _checkboxes(body)
     return ctx.render("report/blueprint.html.j2", body=body + latency.charts(ctx.state_dir))
+
+
+def _checkboxes(body: str) -> str:
+    """The task list's `[x]` and `[ ]` as real (read-only) checkboxes."""
+    body = body.replace("<li>[x] ", '<li><input type="checkbox" checked disabled> ')
+    return body.replace("<li>[ ] ", '<li><input type="checkbox" disabled> ')
 
 
 def write(text: str, out: Path) -> Path:

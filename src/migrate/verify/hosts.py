@@ -61,3 +61,51 @@ def preload(specs: list[str]) -> None:
                 get_host(spec)
         for name in _MODULES:
             testinfra.modules.get_module_class(name)
+
+
+_MARKER = "migrate-host-answers"
+
+
+def probe(spec: str) -> str | None:
+    """None when the host of `spec` runs a command and answers; else why not, as a sentence.
+
+    Run once per host before its checks: a docker CLI that cannot reach its container
+    exits 1 too, and must never be taken for the checked command's own exit code.
+    """
+    if is_local(spec):
+        return None
+    try:
+        result = get_host(spec).run(f"echo {_MARKER}")
+    except Exception as exc:  # a spec testinfra cannot parse, a backend that raises
+        detail = exc.args[0] if exc.args else None
+        stderr = getattr(detail, "stderr", None)
+        why = _last_line(stderr if isinstance(stderr, str) else str(exc)) or type(exc).__name__
+        return f"{spec} did not answer: {why}"
+    if _MARKER in (result.stdout or ""):
+        return None
+    why = _last_line(result.stderr or "") or _last_line(result.stdout or "")
+    return explain(spec, result.rc, why)
+
+
+def explain(spec: str, rc: int, why: str) -> str:
+    """Why the host of `spec` did not run a command, from the client's exit code and stderr."""
+    low = why.lower()
+    if scheme(spec) in ("docker", "podman"):
+        tool = scheme(spec)
+        if rc == 127 and ("not found" in low or not why):
+            return f"{spec} cannot be reached: no {tool} CLI on this machine"
+        if "no such container" in low:
+            return f"{spec}: no such container"
+        if "is not running" in low:
+            return f"{spec} is not running"
+        if "is paused" in low:
+            return f"{spec} is paused"
+        if "cannot connect" in low or "daemon" in low or "connect" in low:
+            return f"{spec}: no {tool.capitalize()} engine answers: {why}"
+    return f"{spec} did not answer: {why or f'exit code {rc}'}"
+
+
+def _last_line(text: str, limit: int = 160) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -16,6 +17,7 @@ class CheckResult:
     # the check could not be run (a host or service did not answer, or answered 5xx):
     # an error, not a failure, and never a pass
     error: bool = False
+    seconds: float = 0.0  # how long the check took (JUnit `time`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,8 @@ class PhaseResult:
 @dataclass(frozen=True)
 class VerifyReport:
     phases: list[PhaseResult] = field(default_factory=list)
+    started: datetime | None = None  # when the run began (UTC)
+    seconds: float = 0.0  # how long the whole run took
 
     @property
     def checks(self) -> list[CheckResult]:

@@ -16,10 +16,12 @@ been applied (the journal says so), and as not done before.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -67,6 +69,7 @@ def verify(
     jobs = [_job(ctx, i, task.id, check) for i, (_, task, check) in enumerate(
         (phase, task, check) for phase, task in tasks for check in task.checks
     )]  # fmt: skip
+    started, clock = datetime.now(UTC), time.monotonic()
     results = _run_all(ctx, jobs, timeout)
 
     by_task: dict[str, list[CheckResult]] = defaultdict(list)
@@ -93,7 +96,9 @@ def verify(
             PhaseResult(id=p.id, name=p.name, tasks=phase_results[p.id])
             for p in selected
             if phase_results[p.id] or only is None
-        ]
+        ],
+        started=started,
+        seconds=time.monotonic() - clock,
     )
 
 
@@ -120,8 +125,12 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
         key = f"verify {host}"
         reporter.start(key, f"checks on {host}", total=len(group), unit="checks")
         silent = False  # the host missed a deadline: its other checks are not tried
+        down = _host_down(host, group, timeout)  # once per host, before its checks
         for job in group:
-            if silent and job.kind not in IN_PROCESS:
+            took = 0.0
+            if down is not None and job.kind not in IN_PROCESS:
+                outcome = Outcome(False, down, error=True)
+            elif silent and job.kind not in IN_PROCESS:
                 outcome = Outcome(
                     False,
                     f"not tried: {host} did not answer an earlier check in {timeout:g} s",
@@ -129,7 +138,9 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
                 )
             else:
                 seconds = _budget(job, timeout)
+                begun = time.monotonic()
                 answer = _bounded(partial(_run_one, ctx, job, timeout), seconds + 5)
+                took = time.monotonic() - begun
                 if answer is None:
                     silent = silent or job.kind not in IN_PROCESS
                     where = host if job.kind not in IN_PROCESS else f"the {job.kind} check"
@@ -137,7 +148,7 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
                 else:
                     outcome = answer
             result = CheckResult(
-                job.label, job.kind, host, outcome.passed, outcome.message, outcome.error
+                job.label, job.kind, host, outcome.passed, outcome.message, outcome.error, took
             )
             with lock:
                 results[job.index] = result
@@ -157,6 +168,22 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
             for future in futures:
                 future.result()
     return results
+
+
+def _host_down(host: str, group: list[_Job], timeout: float) -> str | None:
+    """Why `host` cannot run its checks (not running, no such container, no engine, no
+    answer within `timeout`), or None when it answers. Only hosts a check runs on."""
+    from migrate.verify.hosts import is_local, probe
+
+    if is_local(host) or not any(j.kind in _ON_HOST or j.kind == "testinfra" for j in group):
+        return None
+    box: list[str | None] = []
+    thread = threading.Thread(target=lambda: box.append(probe(host)), daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    if not box:
+        return f"{host} did not answer within {timeout:g} s"
+    return box[0]
 
 
 def _budget(job: _Job, timeout: float) -> float:
@@ -221,4 +248,29 @@ def _describe(check: Check, exc: Exception) -> str:
         why = first_line(stderr) or f"exit code {getattr(detail, 'rc', '?')}"
         return f"{check.host} did not answer: {why}"
     text = first_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, AssertionError) and text.startswith("Unexpected exit code"):
+        # testinfra's run_expect: "Unexpected exit code N for CommandResult(...)"
+        return _unexpected_exit(check, str(exc))
     return f"{check.kind} check failed on {check.host}: {type(exc).__name__}: {text}"
+
+
+def _unexpected_exit(check: Check, text: str) -> str:
+    """testinfra's `Unexpected exit code N for CommandResult(...)` as a sentence: the
+    command it ran and its stderr, not the object's repr."""
+    import re
+
+    rc = re.search(r"Unexpected exit code (-?\d+)", text)
+    code = int(rc.group(1)) if rc else -1
+    stderr = re.search(r"stderr=(?:b)?(['\"])(.*?)(?<!\\)\1", text, re.DOTALL)
+    command = re.search(r"command=(?:b)?(['\"])(.*?)(?<!\\)\1", text, re.DOTALL)
+    why = first_line(stderr.group(2).encode().decode("unicode_escape")) if stderr else ""
+    what = f" `{first_line(command.group(2), 60)}`" if command else ""
+    if code == 127:
+        return (
+            f"{check.kind} check cannot run on {check.host}: a command it needs is missing"
+            f"{what} (exit 127){': ' + why if why else ''}"
+        )
+    return (
+        f"{check.kind} check failed on {check.host}: the command{what} exited {code}"
+        f"{': ' + why if why else ''}"
+    )
