@@ -124,7 +124,7 @@ def test_healthcheck_command(planner: Host) -> None:
 def test_plugin_errors_are_500(tmp_path: Path) -> None:
     write(tmp_path / "boom" / "plugin.py", "def handle(p):\n    raise ValueError('no')\n")
     write(tmp_path / "boom" / "odd.py", "def handle(p):\n    return {'x': object()}\n")
-    for entrypoint, message in (("plugin:handle", "ValueError: no"), ("odd:handle", "not JSON")):
+    for entrypoint, message in (("plugin:handle", "the plugin failed"), ("odd:handle", "not JSON")):
         process = start(tmp_path / "boom", entrypoint)
         try:
             host = Host(process)
@@ -171,9 +171,11 @@ def test_debug_errors_add_the_traceback(tmp_path: Path) -> None:
         process = start(tmp_path / "boom", "plugin:handle", MIGRATE_DEBUG_ERRORS=debug)
         try:
             status, body = Host(process).request("POST", "/invoke", b"{}")
-            assert status == 500 and body["error"] == "ValueError: no"
+            assert status == 500 and body["error"] == "the plugin failed" and body["id"]
             assert ("traceback" in body) is has_traceback
+            assert ("detail" in body) is has_traceback  # the message only when debugging
             if has_traceback:
+                assert body["detail"] == "ValueError: no"
                 assert "raise ValueError('no')" in body["traceback"]
         finally:
             process.kill()

@@ -79,3 +79,21 @@ def test_cli_apply_is_refused_while_locked(project: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_removing_the_lock_file_does_not_release_the_lock(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    """`rm .migrate/lock` while a run holds it: a second run is still refused (issue 13)."""
+    (tmp_path / ".migrate" / "lock").unlink()
+    with pytest.raises(LockError) as caught:
+        ProjectLock(tmp_path / ".migrate", "apply --phase 1").acquire()
+    assert "another migrate run holds the lock" in str(caught.value)
+    # replaced by a file of the same name: still refused
+    (tmp_path / ".migrate" / "lock").write_text("{}")
+    with pytest.raises(LockError):
+        ProjectLock(tmp_path / ".migrate", "apply --phase 1").acquire()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with ProjectLock(tmp_path / ".migrate", "apply") as lock:  # the holder's end frees it
+        assert lock.path.read_text().startswith(f'{{"pid": {os.getpid()}')

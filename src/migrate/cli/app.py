@@ -43,6 +43,7 @@ def _report_error(exc: Exception) -> None:
     from migrate.errors import UserError
     from migrate.secrets import mask_text
 
+    _remember_environment()
     text = mask_text(str(exc))
     if output.state["json"]:
         document: dict[str, Any] = {"version": 1}
@@ -57,6 +58,16 @@ def _report_error(exc: Exception) -> None:
     output.err().print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
 
 
+def _remember_environment() -> None:
+    """The database URL may be in the environment only: mask its password too, even
+    where a library quotes it out of its URL."""
+    import os
+
+    from migrate.secrets import remember
+
+    remember(os.environ.get("MIGRATE_DATABASE_URL", ""))
+
+
 def _report_crash(ctx: Any, exc: Exception) -> None:
     """An unexpected exception: a short traceback with no local variables, and a log."""
     import traceback
@@ -66,6 +77,7 @@ def _report_crash(ctx: Any, exc: Exception) -> None:
     from migrate.cli import output
     from migrate.secrets import mask_text
 
+    _remember_environment()
     lines = traceback.format_exception(exc)  # standard tracebacks never print locals
     text = mask_text("".join(lines))
     root = ctx.find_root().obj or {}
@@ -145,7 +157,16 @@ def root(
         import os
 
         from migrate.data.database import ENV_URL
+        from migrate.secrets import mask_text, remember
 
+        remember(database_url)  # masked in every message and traceback from here on
+        if mask_text(database_url) != database_url:
+            output.err().print(
+                "[yellow]warning:[/] --database-url holds a password, which every local user "
+                "can read in `ps`; set MIGRATE_DATABASE_URL instead, or keep the password in a "
+                "password file (PGPASSFILE, default ~/.pgpass) and leave it out of the URL",
+                soft_wrap=True,
+            )
         # the URL's place in the precedence (DESIGN 3.2) is above the variable's
         os.environ[ENV_URL] = database_url
 

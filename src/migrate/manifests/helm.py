@@ -36,6 +36,9 @@ CHART_VERSIONS: dict[str, str] = {
     "keda": "2.17.3",
 }
 
+#: where fluent-bit finds the CA of ECK's Elasticsearch (tls.verify On)
+ES_CA_DIR = "/fluent-bit/es-ca"
+
 #: seconds Helm waits for a release's pods (`--timeout`); Helm's own default is 300
 DEFAULT_RELEASE_TIMEOUT_S = 600
 RELEASE_TIMEOUTS_S: dict[str, int] = {
@@ -172,13 +175,29 @@ def releases_for(component: str, options: Options, variables: dict[str, Any]) ->
                             },
                         }
                     ],
+                    # the CA that ECK signs the Elasticsearch HTTP certificate with (the
+                    # Secret <name>-es-http-certs-public): the connection is verified
+                    "extraVolumes": [
+                        {
+                            "name": "es-ca",
+                            "secret": {
+                                "secretName": "logs-es-http-certs-public",
+                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                            },
+                        }
+                    ],
+                    "extraVolumeMounts": [
+                        {"name": "es-ca", "mountPath": ES_CA_DIR, "readOnly": True}
+                    ],
                     "config": {
                         "outputs": (
                             "[OUTPUT]\n    Name es\n    Match kube.*\n"
                             f"    Host logs-es-http.{monitoring}.svc\n    Port 9200\n"
                             "    HTTP_User elastic\n    HTTP_Passwd ${ES_PASSWORD}\n"
-                            "    tls On\n    tls.verify Off\n    Suppress_Type_Name On\n"
-                            "    Logstash_Format On\n"
+                            "    tls On\n    tls.verify On\n"
+                            f"    tls.ca_file {ES_CA_DIR}/ca.crt\n"
+                            f"    tls.vhost logs-es-http.{monitoring}.svc\n"
+                            "    Suppress_Type_Name On\n    Logstash_Format On\n"
                         )
                     },
                 },

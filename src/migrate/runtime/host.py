@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -284,7 +285,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         `empty` is what an empty body means (None: it is an error)."""
         length = self.content_length()
         if length is None:
-            return error(400, "bad Content-Length")
+            self.close_connection = True  # where the body ends is unknown: it is never read
+            return error(400, "bad Content-Length: a whole number of bytes, 0 or more")
         if length > limit:
             return error(413, f"the body is larger than {limit} bytes")
         body = self.rfile.read(length) if length else b""
@@ -295,8 +297,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not body and empty is not None:
             return dict(empty)
         try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            document = json.loads(body, parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return error(400, f"the body is not JSON: {exc}")
+        except RecursionError:
+            return error(400, "the body is not JSON this host accepts: it is nested too deeply")
+        except ValueError as exc:  # NaN, Infinity
             return error(400, f"the body is not JSON: {exc}")
         if not isinstance(document, dict):
             return error(400, "the body must be a JSON object")
@@ -314,7 +320,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Status line and headers; `length` None: a stream that ends with the connection."""
         if length is None or self.server.stopping.is_set():
             self.close_connection = True
-        elif not self._body_read and (self.content_length() or 0) > 0:
+        elif not self._body_read and self.content_length() != 0:
             self.close_connection = True  # an unread body would be taken for the next request
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -359,6 +365,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
 def _trace() -> str:
     return traceback.format_exc()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259): send a number or null")
 
 
 # -- the roles ------------------------------------------------------------------
@@ -431,9 +441,15 @@ def service_app() -> App:
             with tracing.span(f"invoke {plugin}", traceparent=parent, attributes=attributes) as tp:
                 result = handler(payload)
         except Exception as exc:
-            log("error", "the plugin raised", error=repr(exc), traceback=_trace())
-            details = {"traceback": _trace()} if debug else {}
-            return error(500, f"{type(exc).__name__}: {exc}", **details)
+            # The message may hold a secret: it goes to the log, the caller gets an id
+            # to look it up (MIGRATE_DEBUG_ERRORS=1 returns the details, for development).
+            error_id = uuid.uuid4().hex[:16]
+            trace = _trace()
+            log("error", "the plugin raised", id=error_id, error=repr(exc), traceback=trace)
+            details = (
+                {"detail": f"{type(exc).__name__}: {exc}", "traceback": trace} if debug else {}
+            )
+            return error(500, "the plugin failed", id=error_id, **details)
         try:
             body = json.dumps(result, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
