@@ -92,7 +92,8 @@ class Candidate:
         if 200 <= status <= 299 and document is not None:
             return Answer(True, document)
         if isinstance(document, dict) and document.get("error"):
-            return Answer(False, error=str(document["error"]))
+            # the container runs with MIGRATE_DEBUG_ERRORS=1: the plugin's own error
+            return Answer(False, error=str(document.get("detail") or document["error"]))
         return Answer(False, error=f"HTTP {status}: {text.strip()[:300]}")
 
     def exited(self) -> str:
@@ -175,7 +176,15 @@ def running(
     port = free_port()
     container = client.create_container(
         image,
-        environment={"HOST": "127.0.0.1", "PORT": str(port), "MIGRATE_ROLE": "service"},
+        # the plugin's exception text comes back in the answer only with
+        # MIGRATE_DEBUG_ERRORS=1: compare shows it (this container is compare's own, on
+        # 127.0.0.1, removed after the replay; deployed services keep the default)
+        environment={
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "MIGRATE_ROLE": "service",
+            "MIGRATE_DEBUG_ERRORS": "1",
+        },
         labels={LABEL_PROJECT: project, LABEL_COMPARE: "1", **(labels or {})},
         host_config=client.create_host_config(network_mode="host"),
     )
