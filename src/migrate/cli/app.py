@@ -156,7 +156,7 @@ def root(
     if database_url:
         import os
 
-        from migrate.data.database import ENV_URL
+        from migrate.data.database import ENV_URL, set_global_override
         from migrate.secrets import mask_text, remember
 
         remember(database_url)  # masked in every message and traceback from here on
@@ -167,8 +167,10 @@ def root(
                 "password file (PGPASSFILE, default ~/.pgpass) and leave it out of the URL",
                 soft_wrap=True,
             )
-        # the URL's place in the precedence (DESIGN 3.2) is above the variable's
+        # the URL's place in the precedence (DESIGN 3.2) is above the variable's; messages
+        # name it as --database-url, child processes get it through the variable
         os.environ[ENV_URL] = database_url
+        set_global_override(database_url)
 
 
 def _register() -> None:

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from migrate.config import Config
 
 ENV_URL = "MIGRATE_DATABASE_URL"
+# The global `migrate --database-url URL` (before the command) for this process. The CLI
+# also exports it as ENV_URL so that child processes (local command checks) see it.
+_global_override: str | None = None
+
+
+def set_global_override(url: str) -> None:
+    global _global_override
+    _global_override = url
+
+
 EMBEDDED_DIR = Path(".migrate") / "postgres"
 
 
@@ -54,6 +64,8 @@ def resolve(project_dir: Path, config: Config, override: str | None = None) -> D
     when nothing else is configured."""
     if override:
         return Database(Secret(override), "--database-url")
+    if _global_override and os.environ.get(ENV_URL) == _global_override:
+        return Database(Secret(_global_override), "--database-url")
     if os.environ.get(ENV_URL):
         return Database(Secret(os.environ[ENV_URL]), ENV_URL)
     if config.target.database_url is not None:

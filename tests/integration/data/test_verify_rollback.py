@@ -140,3 +140,10 @@ def test_global_database_url_comes_before_the_variable(
         app, ["--database-url", database_url, "-C", str(project), "data", "verify", "-o", "json"]
     )
     assert verify.exit_code == 0 and '"loaded": 300' in verify.stdout
+    # messages name where the URL came from: the global option, not the variable it sets
+    table = CliRunner().invoke(
+        app, ["--database-url", database_url, "-C", str(project), "data", "verify"]
+    )
+    assert table.exit_code == 0, table.output
+    assert "(from --database-url)" in table.output
+    assert "(from MIGRATE_DATABASE_URL)" not in table.output
