@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from migrate.runtime import concerns, envelope, metrics, tracing
+from migrate.runtime import concerns, envelope, tracing
 from migrate.runtime.bus import SETTLED
 from migrate.runtime.bus.redis import RedisBus
 from migrate.runtime.worker import Worker
+from tests.integration.runtime.test_worker import counter as sample
 
 DEADLINE_S = 20.0
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -34,17 +35,6 @@ def wait_for(what: str, probe: Callable[[], Any]) -> Any:
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def sample(name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    body, _ = metrics.exposition()
-    for family in text_string_to_metric_families(body.decode()):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return float(found.value)
-    return 0.0
 
 
 @pytest.fixture
