@@ -1,0 +1,263 @@
+"""Whole-set checks of the rendered manifests, the way kube-linter and Polaris read a
+manifest directory: facts about pairs of objects (a selector and the pods it should
+match, a quota and the pods it must hold, an mTLS mode and the callers that have no
+sidecar) that no schema of a single object can see.
+
+`check(phases)` builds one `SetModel` of every rendered object and Helm release and
+runs every rule on it. A rule is a function `(SetModel) -> Iterable[Finding]`,
+registered with `@rule(...)` in one of the modules of this package named after what
+it reads (selectors, scaling, quota, podsecurity, mesh, network, runtime). A finding
+names the object, the file it is written to (`phase-N/<file>`), what is wrong, how to
+fix it and, where a rule encodes an operator's behaviour, the upstream source.
+
+`plan` and `render` run the checks after schema validation; a finding of severity
+`error` fails them unless `--minimum-failure-severity none` (tflint's flag) says so,
+and `--skip-check RULE` (checkov's and kube-linter's convention) leaves a rule out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from migrate.errors import UserError
+
+if TYPE_CHECKING:
+    from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
+
+Severity = Literal["error", "warning"]
+SEVERITIES: tuple[str, ...] = ("error", "warning", "none")
+
+#: kinds whose spec.template is a pod template
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with the set, as a person reads it."""
+
+    rule: str  # the rule's id, e.g. `selector-matches-pods`
+    severity: Severity
+    object: str  # `Kind namespace/name` (Manifest.ref) or `HelmRelease name`
+    file: str  # where it is written: `phase-N/<file>` (render's layout)
+    message: str  # what is wrong, with the facts that show it
+    fix: str  # what to do
+    source: str = ""  # the upstream document or code the rule follows, when it has one
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "object": self.object,
+            "file": self.file,
+            "message": self.message,
+            "fix": self.fix,
+            "source": self.source,
+        }
+
+    def line(self) -> str:
+        cite = f" [{self.source}]" if self.source else ""
+        where = f"{self.severity}: {self.file}: {self.object}"
+        return f"{where}: {self.message} (fix: {self.fix}){cite}"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A rendered object that makes pods, with the pods' template and replica range."""
+
+    manifest: Manifest
+    pod: dict[str, Any]  # the pod spec (spec.template.spec)
+    labels: dict[str, str]  # the pod template's labels
+    annotations: dict[str, str]  # the pod template's annotations
+    min_replicas: int  # spec.replicas (1 when absent), or the autoscaler's minimum
+    max_replicas: int  # the autoscaler's maximum when one scales it, else min_replicas
+
+
+@dataclass
+class SetModel:
+    """Every rendered object and Helm release of the phases checked, indexed."""
+
+    manifests: list[Manifest]
+    releases: list[HelmRelease] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, phases: Iterable[PhaseManifests]) -> SetModel:
+        phases = list(phases)
+        return cls(
+            manifests=[m for p in phases for m in p.manifests],
+            releases=[r for p in phases for r in p.releases],
+        )
+
+    @staticmethod
+    def where(manifest: Manifest) -> str:
+        return f"phase-{manifest.phase}/{manifest.filename}"
+
+    @staticmethod
+    def release_where(release: HelmRelease) -> str:
+        return f"phase-{release.phase}/{release.filename}"
+
+    def of_kind(self, *kinds: str) -> list[Manifest]:
+        return [m for m in self.manifests if m.kind in kinds]
+
+    def find(self, kind: str, namespace: str | None, name: str) -> Manifest | None:
+        for m in self.manifests:
+            if m.kind == kind and m.name == name and m.namespace == namespace:
+                return m
+        return None
+
+    def release(self, chart: str) -> HelmRelease | None:
+        return next((r for r in self.releases if r.chart == chart), None)
+
+    @cached_property
+    def workloads(self) -> list[Workload]:
+        scalers: dict[tuple[str | None, str, str], tuple[int, int]] = {}
+        for m in self.of_kind("HorizontalPodAutoscaler", "ScaledObject"):
+            spec = m.obj.get("spec", {})
+            target = spec.get("scaleTargetRef", {})
+            key = (m.namespace, str(target.get("kind", "Deployment")), str(target.get("name")))
+            if m.kind == "HorizontalPodAutoscaler":
+                low, high = spec.get("minReplicas", 1), spec.get("maxReplicas", 1)
+            else:  # KEDA's defaults
+                low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+            scalers[key] = (int(low), int(high))
+        result = []
+        for m in self.of_kind(*WORKLOAD_KINDS):
+            template = m.obj.get("spec", {}).get("template", {})
+            metadata = template.get("metadata", {})
+            replicas = int(m.obj.get("spec", {}).get("replicas", 1))
+            low, high = scalers.get((m.namespace, m.kind, m.name), (replicas, replicas))
+            result.append(
+                Workload(
+                    manifest=m,
+                    pod=template.get("spec", {}),
+                    labels=dict(metadata.get("labels") or {}),
+                    annotations=dict(metadata.get("annotations") or {}),
+                    min_replicas=low,
+                    max_replicas=max(high, low),
+                )
+            )
+        return result
+
+    def namespace_labels(self, namespace: str | None) -> dict[str, str]:
+        found = self.find("Namespace", None, namespace or "")
+        return dict(found.obj.get("metadata", {}).get("labels") or {}) if found else {}
+
+
+Rule = Callable[[SetModel], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    summary: str
+    check: Rule
+
+
+RULES: dict[str, RuleInfo] = {}
+
+
+def rule(rule_id: str, summary: str) -> Callable[[Rule], Rule]:
+    """Register a rule under `rule_id` (kebab-case, stable: users skip rules by it)."""
+
+    def register(function: Rule) -> Rule:
+        if rule_id in RULES:
+            raise RuntimeError(f"rule {rule_id} is registered twice")
+        RULES[rule_id] = RuleInfo(rule_id, summary, function)
+        return function
+
+    return register
+
+
+def _load_rules() -> None:
+    # the rule modules register themselves on import; one list, in reading order
+    import importlib
+
+    for module in ("selectors", "scaling", "quota", "podsecurity", "mesh", "network", "runtime"):
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
+
+
+@dataclass
+class LintReport:
+    findings: list[Finding]
+    rules: list[str]  # the rules that ran
+    skipped: list[str]  # the rules left out by --skip-check
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def fails(self, minimum: str = "error") -> bool:
+        """Whether the findings fail the run at `--minimum-failure-severity minimum`."""
+        if minimum == "none":
+            return False
+        if minimum == "warning":
+            return bool(self.findings)
+        return bool(self.errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "rules": self.rules,
+            "skipped": self.skipped,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+class LintFailed(UserError):
+    """The rendered set would not come up as rendered."""
+
+
+def check(phases: Iterable[PhaseManifests], skip: Iterable[str] = ()) -> LintReport:
+    """Run every rule (but those in `skip`) over the set; findings sorted by file."""
+    _load_rules()
+    skip = list(skip)
+    unknown = [s for s in skip if s not in RULES]
+    if unknown:
+        raise UserError(
+            f"--skip-check {', '.join(unknown)}: no such rule",
+            hint="the rules are: " + ", ".join(sorted(RULES)),
+        )
+    model = SetModel.of(phases)
+    findings: list[Finding] = []
+    ran = []
+    for info in RULES.values():
+        if info.id in skip:
+            continue
+        ran.append(info.id)
+        findings.extend(info.check(model))
+    order = {"error": 0, "warning": 1}
+    findings.sort(key=lambda f: (order[f.severity], f.file, f.rule, f.message))
+    return LintReport(findings=findings, rules=ran, skipped=skip)
+
+
+def raise_for(report: LintReport, minimum: str = "error") -> None:
+    """Raise `LintFailed` listing the findings when they fail at `minimum`."""
+    if not report.fails(minimum):
+        return
+    shown = report.findings[:30]
+    more = f"\n  ... and {len(report.findings) - 30} more" if len(report.findings) > 30 else ""
+    raise LintFailed(
+        f"{len(report.errors)} error(s) and {len(report.warnings)} warning(s) in the rendered "
+        "set:\n  " + "\n  ".join(f.line() for f in shown) + more,
+        hint="fix the template or migrate.yaml as each finding says; "
+        "`--skip-check RULE` leaves a rule out, `--minimum-failure-severity none` reports "
+        "without failing",
+    )
+
+
+def iter_containers(pod: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`containers`|`initContainers`, container) for every container of a pod spec."""
+    for key in ("initContainers", "containers"):
+        for container in pod.get(key) or []:
+            yield key, container
