@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
-
-from migrate import __version__
 
 DEBUG_LOG = Path(".migrate") / "debug.log"
 
@@ -18,6 +17,16 @@ class MigrateGroup(TyperGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # the order they are declared in, not alphabetical
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _plain_root_params(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:  # `migrate data --help`: the group's own help flag
+            _plain_root_params([p for p in command.get_params(ctx) if p.name == "help"])
+        return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
         from migrate.errors import MigrateError
@@ -34,6 +43,36 @@ class MigrateGroup(TyperGroup):
                 raise
             _report_crash(ctx, exc)
             raise typer.Exit(1) from None
+
+
+def _plain_root_params(params: list[Any]) -> None:
+    """Coerce the global options (a path, a URL, flags) without Pydantic.
+
+    Typer 0.29 coerces every parameter through a Pydantic TypeAdapter, built on first
+    use: the global options are processed before any subcommand, even for
+    `migrate plan --help`, and importing Pydantic for them tripled the time `--help`
+    takes (issue 14). Commands that run import Pydantic anyway; their own options keep
+    Typer's coercion.
+    """
+    from typer._coercion import RuntimeParam
+
+    @dataclass(frozen=True)
+    class Plain(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.annotation is bool:
+                return bool(value)
+            return Path(value) if self.annotation is Path else str(value)
+
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if (
+            descriptor is not None
+            and getattr(param, "_runtime_param", "") is None
+            and descriptor.annotation in (Path, str, bool)
+        ):
+            param._runtime_param = Plain(
+                parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+            )
 
 
 def _report_error(exc: Exception) -> None:
@@ -112,7 +151,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"migrate {__version__}")
+        from migrate import installed_version
+
+        typer.echo(f"migrate {installed_version()}")
         raise typer.Exit()
 
 
