@@ -92,3 +92,7 @@ class ActionError(MigrateError):
         if hint:
             text += f"\n  hint: {hint}"
         super().__init__(text)
+
+    def to_dict(self) -> dict[str, object]:
+        """The fields of `--output json`: the task, what failed and what to do."""
+        return {"error": self.message, "task": self.task, "hint": self.hint}

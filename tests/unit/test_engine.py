@@ -249,3 +249,44 @@ def test_plan_leaves_no_trace(project: Path) -> None:
     api.plan(project)
     api.status(project)
     assert not (project / ".migrate").exists()
+
+
+def test_apply_failure_in_json_keeps_the_task_and_the_hint(
+    files_project: Path, counting: type[CountingAction]
+) -> None:
+    """`--output json` of a failed apply is the ActionError's fields, not only its text."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from migrate.cli.app import app
+
+    counting.fail_on = {"r2"}
+    result = CliRunner().invoke(
+        app, ["-C", str(files_project), "apply", "--phase", "1", "--yes", "--output", "json"]
+    )
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["version"] == 1
+    assert document["task"] == "count"
+    assert "r2 broke" in document["error"]
+    assert "run the same command again" in document["hint"]
+
+
+def test_rollback_errors_name_their_task(
+    files_project: Path, counting: type[CountingAction], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UserError raised while undoing names the task whose step failed, as apply's do."""
+    from migrate.errors import UserError
+
+    api.apply(files_project, 1, only=["count"])
+
+    def refuse(self: Any, ctx: Any, receipt: Receipt) -> None:
+        raise UserError("the backup is gone", hint="restore it from elsewhere")
+
+    monkeypatch.setattr(CountingAction, "rollback", refuse)
+    with pytest.raises(ActionError) as caught:
+        api.rollback(files_project, 1)
+    assert caught.value.task == "count"
+    assert "undoing thing:r3: the backup is gone" in caught.value.message
+    assert caught.value.hint is not None and caught.value.hint.startswith("restore it")

@@ -79,14 +79,14 @@ def _report_error(exc: Exception) -> None:
     from rich.markup import escape
 
     from migrate.cli import output
-    from migrate.errors import UserError
+    from migrate.errors import ActionError, UserError
     from migrate.secrets import mask_text
 
     _remember_environment()
     text = mask_text(str(exc))
     if output.state["json"]:
         document: dict[str, Any] = {"version": 1}
-        fields = exc.to_dict() if isinstance(exc, UserError) else {"error": str(exc)}
+        fields = exc.to_dict() if isinstance(exc, UserError | ActionError) else {"error": str(exc)}
         document.update(
             {
                 key: mask_text(value) if isinstance(value, str) else value

@@ -141,6 +141,27 @@ def _failure(task: str, change: str, exc: Exception) -> ActionError:
     )
 
 
+def _rollback_failure(step: Step, exc: Exception) -> MigrateError:
+    """The error of a step that could not be undone, naming its task (as apply's do)."""
+    again = "run `migrate rollback` again: steps already undone are not redone"
+    if isinstance(exc, ActionError):
+        return exc
+    if isinstance(exc, UserError):
+        where = f"{exc.location}: " if exc.location else ""
+        return ActionError(
+            step.task,
+            f"undoing {step.resource}: {where}{exc.message}",
+            hint=f"{exc.hint}; then {again}" if exc.hint else again,
+        )
+    if isinstance(exc, MigrateError):
+        return ActionError(step.task, f"undoing {step.resource}: {exc}", hint=again)
+    return ActionError(
+        step.task,
+        f"undoing {step.resource} failed: {type(exc).__name__}: {exc}",
+        hint=f"fix the cause and {again}",
+    )
+
+
 @dataclass
 class RollbackResult:
     run_id: int
@@ -170,15 +191,8 @@ def rollback_phase(ctx: Context, phase: int) -> RollbackResult:
         for step in steps:
             try:
                 registry.get(step.action).rollback(ctx, step.receipt or {})
-            except MigrateError:
-                raise
             except Exception as exc:
-                raise ActionError(
-                    step.task,
-                    f"undoing {step.resource} failed: {type(exc).__name__}: {exc}",
-                    hint="fix the cause and run `migrate rollback` again: steps already undone "
-                    "are not redone",
-                ) from exc
+                raise _rollback_failure(step, exc) from exc
             journal.mark_rolled_back(step.id)
             result.undone.append(f"{step.task}: {step.resource}")
             ctx.reporter.advance("rollback")
