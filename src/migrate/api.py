@@ -812,12 +812,14 @@ def verify(
     """Run every check of the phase's tasks (default all phases) through testinfra and
     record in the journal which tasks are done; `junit_xml` also writes a JUnit report."""
     from migrate.project import open_context
+    from migrate.state.lock import ProjectLock
     from migrate.verify import junit, runner
 
     ctx = open_context(project_dir, reporter, journal=True)
-    result = runner.verify(
-        ctx, [phase] if phase else None, timeout=timeout or runner.DEFAULT_TIMEOUT
-    )
+    with ProjectLock(ctx.state_dir, "verify"):  # it records which tasks are done
+        result = runner.verify(
+            ctx, [phase] if phase else None, timeout=timeout or runner.DEFAULT_TIMEOUT
+        )
     if junit_xml is not None:
         junit.write(result, junit_xml)
     return result
@@ -849,6 +851,7 @@ def ci(
     from migrate.engine.plan import build_plan
     from migrate.project import open_context
     from migrate.report import summary
+    from migrate.state.lock import ProjectLock
     from migrate.verify import junit, runner
 
     ctx = open_context(project_dir, reporter, journal=True)  # validates config and roadmap
@@ -857,7 +860,8 @@ def ci(
     if plan_json is not None:
         plan_json.parent.mkdir(parents=True, exist_ok=True)
         plan_json.write_text(json.dumps(the_plan.to_dict(), indent=2) + "\n", encoding="utf-8")
-    checks = runner.verify(ctx, phases, timeout=timeout or runner.DEFAULT_TIMEOUT)
+    with ProjectLock(ctx.state_dir, "ci"):  # verifying records which tasks are done
+        checks = runner.verify(ctx, phases, timeout=timeout or runner.DEFAULT_TIMEOUT)
     if junit_xml is not None:
         junit.write(checks, junit_xml)
     code = 1 if not checks.passed else 2 if the_plan.has_changes else 0

@@ -97,3 +97,29 @@ def test_removing_the_lock_file_does_not_release_the_lock(
     holder.wait()
     with ProjectLock(tmp_path / ".migrate", "apply") as lock:  # the holder's end frees it
         assert lock.path.read_text().startswith(f'{{"pid": {os.getpid()}')
+
+
+@pytest.mark.parametrize("command", [["verify", "--phase", "1"], ["ci", "--phase", "1"]])
+def test_verify_and_ci_record_results_only_under_the_lock(
+    project: Path, command: list[str]
+) -> None:
+    """verify and ci write task status to the journal: while apply holds the lock they are
+    refused, and record nothing (issue 15, item 4)."""
+    from migrate.state.journal import Journal
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project / ".migrate")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+        result = CliRunner().invoke(app, ["-C", str(project), *command])
+        assert result.exit_code == 1
+        assert f"another migrate run holds the lock (pid {process.pid}" in result.stderr
+    finally:
+        process.kill()
+        process.wait()
+    states = Journal(project / ".migrate" / "state.db").task_states()
+    assert all(state.verified_at is None for state in states.values())
