@@ -65,7 +65,6 @@ class DataAction:
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.data import loader, tables
-        from migrate.data.records import Reject, read
         from migrate.names import table_name
 
         params = self._params(ctx, task)
@@ -101,15 +100,12 @@ class DataAction:
             resource = f"table:{schema}.{table}"
             op: Op
             if table not in existing:
-                records = sum(
-                    1
-                    for f in dataset.files
-                    for item in read(f.path, f.format, strict=False)
-                    if type(item) is not Reject
-                )
+                # from sizes and hashes only: records are counted when they are loaded, so
+                # planning does not cost as much as the data (issue 15, item 3)
+                size = sum(_size(f.path) for f in dataset.files)
                 op, summary = (
                     "create",
-                    (f"create table {schema}.{table} ({len(shas)} files, {records} records)"),
+                    f"create table {schema}.{table} ({len(shas)} files, {_bytes(size)})",
                 )
             elif new or changed:
                 backup = ", after a pg_dump backup" if params.backup.before_load else ""
@@ -234,3 +230,20 @@ def _database(ctx: Context, *, start: bool) -> Database | None:
     if embedded and not start and not (ctx.project_dir / database.EMBEDDED_DIR).exists():
         return None
     return database.resolve(ctx.project_dir, config)
+
+
+def _size(path: Any) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # hashing the file already said why it cannot be read
+
+
+def _bytes(size: int) -> str:
+    """`17.4 KiB`: a size as people read it."""
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

@@ -19,7 +19,7 @@ def schemas(url: str) -> list[tuple[str]]:
 def test_plan_apply_rollback(project: Path, db_env: str) -> None:
     changes = api.plan(project, 2, only=TASK).changes
     assert [c.op for c in changes] == ["create"] * 7
-    assert "create table legacy.users (1 files, 300 records)" in [c.summary for c in changes]
+    assert "create table legacy.users (1 files, 35.4 KiB)" in [c.summary for c in changes]
 
     result = api.apply(project, 2, only=TASK, force=True)
     assert result.run is not None and len(result.run.tasks[0].applied) == 7
@@ -29,6 +29,21 @@ def test_plan_apply_rollback(project: Path, db_env: str) -> None:
 
     api.rollback(project, 2)
     assert schemas(db_env) == []  # the load created the schema, so it is gone again
+
+
+def test_plan_reads_no_record(
+    project: Path, db_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan works from sizes and hashes against _migrate_files: it parses nothing
+    (issue 15, item 3), so planning does not cost as much as the data."""
+    from migrate.data import records
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("plan parsed a record")
+
+    monkeypatch.setattr(records, "read", refuse)
+    changes = api.plan(project, 2, only=TASK).changes
+    assert [c.op for c in changes] == ["create"] * 7
 
 
 def test_a_load_into_existing_tables_is_backed_up_and_restored(project: Path, db_env: str) -> None:
