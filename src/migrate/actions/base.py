@@ -29,8 +29,10 @@ class Action(Protocol):
         """Make the change. Idempotent: applying twice equals applying once."""
         ...
 
-    def rollback(self, ctx: Context, receipt: Receipt) -> None:
-        """Undo a change from its receipt. Idempotent; tolerates a change half made."""
+    def rollback(self, ctx: Context, receipt: Receipt) -> str | None:
+        """Undo a change from its receipt. Idempotent; tolerates a change half made.
+
+        Returns what could not be restored (said to the user), or None."""
         ...
 
 

@@ -49,6 +49,13 @@ class DataParams(BaseModel):
     ] = True
 
 
+#: why a load into an existing table cannot be undone without a backup
+NO_BACKUP = (
+    "no backup (backup.before_load is false), so rollback cannot restore the table's rows "
+    "as they were"
+)
+
+
 class DataAction:
     kind: ClassVar[str] = "data"
     Params: ClassVar[type[BaseModel] | None] = DataParams
@@ -99,6 +106,7 @@ class DataAction:
             }
             resource = f"table:{schema}.{table}"
             op: Op
+            cannot_undo = None
             if table not in existing:
                 # from sizes and hashes only: records are counted when they are loaded, so
                 # planning does not cost as much as the data (issue 15, item 3)
@@ -109,6 +117,8 @@ class DataAction:
                 )
             elif new or changed:
                 backup = ", after a pg_dump backup" if params.backup.before_load else ""
+                if not params.backup.before_load:
+                    cannot_undo = NO_BACKUP
                 op, summary = (
                     "update",
                     (f"load {len(new)} new file(s), reload {len(changed)} changed file(s){backup}"),
@@ -123,6 +133,7 @@ class DataAction:
                     resource=resource,
                     summary=summary,
                     data=data,
+                    cannot_undo=cannot_undo,
                 )
             )
         return changes
@@ -173,7 +184,7 @@ class DataAction:
                 )
         return {"loaded": loaded.loaded, "rejected": loaded.rejected}
 
-    def rollback(self, ctx: Context, receipt: Receipt) -> None:
+    def rollback(self, ctx: Context, receipt: Receipt) -> str | None:
         from psycopg import sql
 
         from migrate.data import backup, tables
@@ -183,10 +194,12 @@ class DataAction:
         schema, table = receipt["schema"], receipt["table"]
         if receipt.get("backup"):
             backup.restore(db, ctx.project_dir / receipt["backup"])
-            return
+            return None
+        if receipt.get("table_existed"):
+            return f"{schema}.{table} keeps the rows loaded: {NO_BACKUP}"
         with db.connect(autocommit=True) as conn:
             if not tables.schema_exists(conn, schema):
-                return  # already gone
+                return None  # already gone
             with conn.transaction():
                 if not receipt.get("table_existed", True):
                     conn.execute(
@@ -196,6 +209,7 @@ class DataAction:
                         tables.forget_datasets(conn, schema, [receipt["dataset"]])
             if not receipt.get("schema_existed", True):
                 _drop_schema_if_only_bookkeeping(conn, schema)
+        return None
 
 
 def _drop_schema_if_only_bookkeeping(conn: Any, schema: str) -> None:

@@ -50,7 +50,17 @@ def apply(
     def confirm(the_plan: Plan) -> bool:
         if not as_json:
             print_plan(the_plan)
-        return yes or _ask(
+        if yes:
+            return True
+        final = [c for c in the_plan.changes if c.pending and not c.reversible]
+        if final and not _ask(  # asked on its own, before the usual question
+            f"{len(final)} of these changes cannot be undone by `migrate rollback` "
+            "(marked above). Make them anyway?",
+            as_json,
+            "review `migrate plan` (changes marked `cannot be undone`), then pass --yes",
+        ):
+            return False
+        return _ask(
             f"Apply these changes to phase {phase}?",
             as_json,
             "review `migrate plan`, then pass --yes",
@@ -151,3 +161,5 @@ def rollback(
         print_json({**result.to_dict(), "confirmed": True})
         return
     console.print(f"Rolled back phase {result.phase}: {len(result.undone)} change(s) undone.")
+    for line in result.not_restored:
+        console.print(f"[yellow]not restored:[/] {escape(line)}", soft_wrap=True)

@@ -65,6 +65,10 @@ def print_plan(result: Plan) -> None:
                     f"    [{style}]{SYMBOLS[change.op]} {escape(change.resource)}[/]: "
                     f"{escape(change.summary)}"
                 )
+                if change.pending and change.cannot_undo:
+                    console.print(
+                        f"        [bold red]! cannot be undone:[/] {escape(change.cannot_undo)}"
+                    )
                 if change.detail:
                     for line in change.detail.splitlines():
                         line_style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "dim")

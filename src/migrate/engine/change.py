@@ -21,6 +21,9 @@ class Change:
 
     `data` is what the action needs to apply it (JSON-serialisable, no
     secrets); `detail` is an optional longer description, e.g. a diff.
+    `cannot_undo` says why rollback could not reverse the change (alembic's
+    operations refuse to be reversed when they lack what they need): plan shows
+    it, apply asks about it explicitly, rollback reports it.
     """
 
     task: str
@@ -30,6 +33,11 @@ class Change:
     summary: str
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     detail: str | None = field(default=None, compare=False)
+    cannot_undo: str | None = field(default=None, compare=False)
+
+    @property
+    def reversible(self) -> bool:
+        return self.cannot_undo is None
 
     @property
     def fingerprint(self) -> str:
@@ -50,4 +58,12 @@ class Change:
         return f"{SYMBOLS[self.op]} {self.resource}: {self.summary}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "resource": self.resource, "summary": self.summary}
+        document: dict[str, Any] = {
+            "op": self.op,
+            "resource": self.resource,
+            "summary": self.summary,
+            "reversible": self.reversible,
+        }
+        if self.cannot_undo:
+            document["cannot_undo"] = self.cannot_undo
+        return document

@@ -167,9 +167,17 @@ class RollbackResult:
     run_id: int
     phase: int
     undone: list[str] = field(default_factory=list)
+    #: what the actions could not restore, and why (`task: resource: reason`)
+    not_restored: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": 1, "run": self.run_id, "phase": self.phase, "undone": self.undone}
+        return {
+            "version": 1,
+            "run": self.run_id,
+            "phase": self.phase,
+            "undone": self.undone,
+            "not_restored": self.not_restored,
+        }
 
 
 def rollback_phase(ctx: Context, phase: int) -> RollbackResult:
@@ -190,11 +198,14 @@ def rollback_phase(ctx: Context, phase: int) -> RollbackResult:
     try:
         for step in steps:
             try:
-                registry.get(step.action).rollback(ctx, step.receipt or {})
+                lost = registry.get(step.action).rollback(ctx, step.receipt or {})
             except Exception as exc:
                 raise _rollback_failure(step, exc) from exc
             journal.mark_rolled_back(step.id)
             result.undone.append(f"{step.task}: {step.resource}")
+            if lost:
+                result.not_restored.append(f"{step.task}: {step.resource}: {lost}")
+                ctx.reporter.warn(f"not restored: {step.task}: {step.resource}: {lost}")
             ctx.reporter.advance("rollback")
         journal.forget_phase(phase)
         status = "ok"

@@ -76,3 +76,54 @@ def test_plan_does_not_start_an_embedded_server(
     changes = api.plan(project, 2, only=TASK).changes
     assert all(c.op == "create" for c in changes)
     assert not (project / ".migrate").exists()
+
+
+def test_a_load_without_backup_says_it_cannot_be_undone(project: Path, db_env: str) -> None:
+    """With backup.before_load false, reloading an existing table cannot be reversed: plan
+    says so, apply asks about it on its own, rollback reports what it did not restore
+    (issue 15, item 2) instead of doing nothing silently."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from migrate.cli.app import app
+
+    roadmap = project / "phases" / "roadmap.yaml"
+    text = roadmap.read_text(encoding="utf-8")
+    assert text.count("before_load: true") == 1
+    roadmap.write_text(text.replace("before_load: true", "before_load: false"), encoding="utf-8")
+    api.data_load(project)  # the tables exist before the task runs
+    users = project.parent / "agents-app" / "data" / "users" / "users.csv"
+    users.write_text(users.read_text(encoding="utf-8-sig") + "999,x,y,z,w,v\n", encoding="utf-8")
+
+    runner = CliRunner()
+    planned = runner.invoke(app, ["-C", str(project), "plan", "--phase", "2", "-o", "json"])
+    changes = {
+        c["resource"]: c
+        for p in json.loads(planned.stdout)["phases"]
+        for t in p["tasks"]
+        for c in t["changes"]
+    }
+    users_change = changes["table:legacy.users"]
+    assert (users_change["op"], users_change["reversible"]) == ("update", False)
+    assert "no backup" in users_change["cannot_undo"]
+    assert changes["table:legacy.agent_runs"]["reversible"] is True  # unchanged: nothing lost
+    table = runner.invoke(app, ["-C", str(project), "plan", "--phase", "2"])
+    assert "cannot be undone: no backup" in table.stdout
+
+    # without a terminal and without --yes, apply refuses on the question it must ask
+    refused = runner.invoke(
+        app, ["-C", str(project), "apply", "--phase", "2", "--only", TASK[0], "--force"]
+    )
+    assert refused.exit_code == 1 and "cannot be undone" in refused.stderr
+    sha = "SELECT sha256 FROM legacy._migrate_files WHERE dataset = 'users'"
+    before = query(db_env, sha)
+
+    api.apply(project, 2, only=TASK, force=True)
+    after = query(db_env, sha)
+    assert after != before  # the changed file was reloaded
+    result = api.rollback(project, 2)
+    assert result is not None
+    assert [line.split(":")[1].strip() for line in result.not_restored] == ["table"]
+    assert "legacy.users keeps the rows loaded" in result.not_restored[0]
+    assert query(db_env, sha) == after  # as it said: the reloaded file stays
