@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,9 +49,11 @@ class CountingAction:
 
     kind: ClassVar[str] = "manual"
     Params: ClassVar[Any] = None
-    calls: ClassVar[list[str]] = []
-    undone: ClassVar[list[str]] = []
-    fail_on: ClassVar[set[str]] = set()
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.undone: list[str] = []
+        self.fail_on: set[str] = set()
 
     def plan(self, ctx: Any, task: Any) -> list[Change]:
         return [
@@ -84,12 +87,10 @@ class CountingAction:
 
 
 @pytest.fixture
-def counting(monkeypatch: pytest.MonkeyPatch) -> type[CountingAction]:
-    CountingAction.calls = []
-    CountingAction.undone = []
-    CountingAction.fail_on = set()
-    monkeypatch.setitem(registry._cache, "manual", CountingAction())
-    return CountingAction
+def counting() -> Iterator[CountingAction]:
+    action = CountingAction()
+    with registry.override("manual", action):
+        yield action
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_plan_shows_a_diff_for_an_edited_file(files_project: Path) -> None:
 
 
 def test_resume_skips_changes_journaled_as_done(
-    files_project: Path, counting: type[CountingAction]
+    files_project: Path, counting: CountingAction
 ) -> None:
     counting.fail_on = {"r2"}
     with pytest.raises(ActionError, match="r2 broke") as caught:
@@ -161,7 +162,7 @@ def test_resume_skips_changes_journaled_as_done(
 
 
 def test_rollback_undoes_newest_first_and_resumes(
-    files_project: Path, counting: type[CountingAction]
+    files_project: Path, counting: CountingAction
 ) -> None:
     api.apply(files_project, 1, only=["count"])
     counting.fail_on = {"r2"}
@@ -207,7 +208,7 @@ def test_rollback_works_from_the_journal_not_the_roadmap(files_project: Path) ->
 
 
 def test_rollback_refuses_while_a_later_phase_is_applied(
-    files_project: Path, counting: type[CountingAction]
+    files_project: Path, counting: CountingAction
 ) -> None:
     api.apply(files_project, 1, only=["count"])
     api.apply(files_project, 2, force=True)
@@ -252,7 +253,7 @@ def test_plan_leaves_no_trace(project: Path) -> None:
 
 
 def test_apply_failure_in_json_keeps_the_task_and_the_hint(
-    files_project: Path, counting: type[CountingAction]
+    files_project: Path, counting: CountingAction
 ) -> None:
     """`--output json` of a failed apply is the ActionError's fields, not only its text."""
     import json
@@ -274,7 +275,7 @@ def test_apply_failure_in_json_keeps_the_task_and_the_hint(
 
 
 def test_rollback_errors_name_their_task(
-    files_project: Path, counting: type[CountingAction], monkeypatch: pytest.MonkeyPatch
+    files_project: Path, counting: CountingAction, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A UserError raised while undoing names the task whose step failed, as apply's do."""
     from migrate.errors import UserError

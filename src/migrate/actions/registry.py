@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from migrate.errors import MigrateError
@@ -32,6 +34,24 @@ def get(kind: str) -> Action:
         module, _, name = target.partition(":")
         _cache[kind] = getattr(importlib.import_module(module), name)()
     return _cache[kind]
+
+
+@contextmanager
+def override(kind: str, action: Action) -> Iterator[Action]:
+    """Use `action` for `kind` inside the block, then what was there before: how tests
+    stand in for an action kind (a supported way, instead of patching the cache)."""
+    if kind not in _IMPLEMENTATIONS:
+        raise MigrateError(f"unknown action kind {kind!r}")
+    missing = object()
+    previous = _cache.get(kind, missing)
+    _cache[kind] = action
+    try:
+        yield action
+    finally:
+        if previous is missing:
+            _cache.pop(kind, None)
+        else:
+            _cache[kind] = previous  # type: ignore[assignment]
 
 
 def params_model(kind: str) -> type[BaseModel] | None:
