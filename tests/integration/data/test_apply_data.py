@@ -31,9 +31,7 @@ def test_plan_apply_rollback(project: Path, db_env: str) -> None:
     assert schemas(db_env) == []  # the load created the schema, so it is gone again
 
 
-def test_plan_reads_no_record(
-    project: Path, db_env: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_plan_reads_no_record(project: Path, db_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """plan works from sizes and hashes against _migrate_files: it parses nothing
     (issue 15, item 3), so planning does not cost as much as the data."""
     from migrate.data import records
