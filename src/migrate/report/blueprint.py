@@ -7,6 +7,7 @@ claims only what a check has shown.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -114,7 +115,8 @@ def _html_as_text(value: str | None) -> str | None:
 
 
 def build(ctx: Context) -> dict[str, Any]:
-    """What the templates show; no timestamps, so the same state renders the same."""
+    """What the templates show; the only time is the journal's last verify, so the same
+    state renders the same."""
     states = ctx.journal.task_states() if ctx.journal else {}
     done = {task: state.done for task, state in states.items()}
     phases: list[dict[str, Any]] = []
@@ -147,6 +149,8 @@ def build(ctx: Context) -> dict[str, Any]:
         )
     total = len(ctx.roadmap.tasks())
     verified = sum(1 for _, t in ctx.roadmap.tasks() if done.get(t.id, False))
+    # when `verify` last ran (the journal's newest verified_at): how fresh the ticks are
+    stamps = [s.verified_at for s in states.values() if s.verified_at]
     risks = [
         {
             "risk": r.risk,
@@ -161,10 +165,22 @@ def build(ctx: Context) -> dict[str, Any]:
         "total": total,
         "verified": verified,
         "overall_bar": progress_bar(verified, total),
+        "last_verified": _when(max(stamps)) if stamps else None,
         "risks": risks,
         "stack": STACK,
         "schema": ctx.config.target.db_schema,
     }
+
+
+def _when(stamp: str) -> str:
+    """The journal's ISO time as `2026-11-30 08:22 UTC`."""
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC)
+    except ValueError:
+        return md(stamp)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render(ctx: Context, fmt: Format = "markdown") -> str:
@@ -179,7 +195,29 @@ def render(ctx: Context, fmt: Format = "markdown") -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     # the latency charts of the last `migrate bench`: inline SVG, escaped where it quotes
     body = _checkboxes(body)
+    body = _MERMAID_BLOCK.sub(lambda _: _roadmap_svg(ctx), body, count=1)
     return ctx.render("report/blueprint.html.j2", body=body + latency.charts(ctx.state_dir))
+
+
+_MERMAID_BLOCK = re.compile(r'<pre><code class="language-mermaid">.*?</code></pre>\n?', re.S)
+
+
+def _roadmap_svg(ctx: Context) -> str:
+    """The Markdown report's Mermaid diagram as a picture: inline SVG, no script."""
+    from migrate.report.flow import Box, Column, svg
+
+    states = ctx.journal.task_states() if ctx.journal else {}
+    columns = [
+        Column(
+            title=f"Phase {phase.id}: {phase.name}",
+            boxes=tuple(
+                Box(t.title, done=bool(states.get(t.id) and states[t.id].done)) for t in phase.tasks
+            ),
+        )
+        for phase in ctx.roadmap.phases
+    ]
+    picture = svg(columns, title="The roadmap: phases and their tasks, verified ones ticked")
+    return f'<figure class="diagram">{picture}</figure>\n'
 
 
 def _checkboxes(body: str) -> str:

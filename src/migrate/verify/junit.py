@@ -1,7 +1,9 @@
 """The JUnit XML report of a verify run: one testcase per check, classname = phase.task.
 
-It follows the Ant `JUnit.xsd` as well as Jenkins' xunit schema: each testcase has its
-`time`, the testsuite its `timestamp`, `hostname` and `time`. The same check name twice
+It follows the Ant `JUnit.xsd` as well as Jenkins' xunit schema (both are vendored in
+tests/integration/verify/xsd and checked there): each testcase has its `time`, the
+testsuite its `timestamp`, `hostname` and `time`, the `testsuites` root no attributes
+(Ant's schema allows none; the counts are on the testsuite). The same check name twice
 in one task (the same check on two hosts) gets the host in its name, so each testcase
 is told apart.
 """
@@ -23,10 +25,7 @@ def to_xml(report: VerifyReport) -> str:
     errors = len(report.errors)
     failures = len(report.failed) - errors
     started = (report.started or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    suites = ET.Element(
-        "testsuites", tests=str(len(checks)), failures=str(failures), errors=str(errors),
-        time=_seconds(report.seconds),
-    )  # fmt: skip
+    suites = ET.Element("testsuites")  # Ant's schema allows it no attributes: the suite has them
     suite = ET.SubElement(
         suites, "testsuite", name="migrate verify", package="migrate", id="0",
         tests=str(len(checks)), failures=str(failures), errors=str(errors), skipped="0",
@@ -79,7 +78,7 @@ def error_xml(error: str, testcase: str = "load the project") -> str:
     """A JUnit report of a run that stopped before any check (an invalid roadmap): one
     testcase in `error`, so a pipeline's JUnit upload finds the reason."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    suites = ET.Element("testsuites", tests="1", failures="0", errors="1", time="0.000")
+    suites = ET.Element("testsuites")
     suite = ET.SubElement(
         suites, "testsuite", name="migrate verify", package="migrate", id="0", tests="1",
         failures="0", errors="1", skipped="0", timestamp=now.isoformat(timespec="seconds"),

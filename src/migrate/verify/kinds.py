@@ -26,6 +26,8 @@ class Outcome:
     passed: bool
     message: str
     error: bool = False  # the check could not be run: nothing (or a 5xx) answered
+    # the host itself did not answer by the deadline: its later checks are not tried
+    silent: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,21 +33,23 @@ def run_module(project_dir: Path, module: str, host: str, timeout: float) -> Out
             f"--hosts={host}", f"--junit-xml={report}", "-q", "--no-header", "-rN",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        # a session of its own: at the deadline pytest dies with all it started
+        process = subprocess.Popen(
+            command, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
         try:
-            done = subprocess.run(
-                command,
-                cwd=project_dir,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+            stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return Outcome(False, f"expected {module} to finish, found no end after {timeout:g} s")
+            from migrate.verify.hosts import kill_group
+
+            kill_group(process)
+            return Outcome(False, f"timed out after {timeout:g} s: {module} was killed", True)
         if not report.is_file():
-            why = first_line(done.stderr) or first_line(done.stdout)
-            return Outcome(False, f"pytest could not run {module} (exit {done.returncode}): {why}")
+            why = first_line(stderr) or first_line(stdout)
+            return Outcome(
+                False, f"pytest could not run {module} (exit {process.returncode}): {why}"
+            )
         return _read(module, report)
 
 

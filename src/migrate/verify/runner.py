@@ -2,12 +2,15 @@
 
 Checks are grouped by host; the groups run in parallel on a small thread pool
 (a slow ssh host does not hold up the local checks), the checks of one host
-one after another. Each check has a deadline: a host that does not answer
-makes its check an error (it could not be run: never a pass, and told apart
-from a failure in JSON and JUnit), and the host's later checks errors at once
-instead of waiting again. The kinds that run in this process (`IN_PROCESS`:
-postgres_table, event_flow, cache_hit) do not depend on the host, so they are
-always tried. The core never prints: progress goes through the `Reporter`.
+one after another. Each check has a deadline (`--timeout`): every command it
+runs is killed then, with its whole process group, and on a remote host by the
+host's own `timeout` (hosts.py), and the check is an error "timed out after S
+s" (it could not be run: never a pass, and told apart from a failure in JSON
+and JUnit). A slow command does not condemn its host; a host that does not
+answer at all does: its later checks are errors at once instead of waiting
+again. The kinds that run in this process (`IN_PROCESS`: postgres_table,
+event_flow, cache_hit) do not depend on the host, so they are always tried.
+The core never prints: progress goes through the `Reporter`.
 
 A task with no checks has nothing to verify: it counts as done once it has
 been applied (the journal says so), and as not done before.
@@ -25,7 +28,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from migrate.checks import IN_PROCESS, PROOF, Check
+from migrate.checks import IN_PROCESS, PROOF, Check, CommandCheck
 from migrate.errors import UserError
 from migrate.verify.kinds import Outcome, first_line
 from migrate.verify.model import CheckResult, PhaseResult, TaskResult, VerifyReport
@@ -33,6 +36,7 @@ from migrate.verify.model import CheckResult, PhaseResult, TaskResult, VerifyRep
 if TYPE_CHECKING:
     from migrate.engine.context import Context
     from migrate.roadmap import Phase, Task
+    from migrate.verify.hosts import CommandTimedOut
 
 DEFAULT_TIMEOUT = 60.0  # seconds one check may take before its host counts as not answering
 MAX_WORKERS = 4
@@ -139,8 +143,11 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
             else:
                 seconds = _budget(job, timeout)
                 begun = time.monotonic()
-                answer = _bounded(partial(_run_one, ctx, job, timeout), seconds + 5)
+                # the check ends itself at `seconds`; the thread's bound is a guard only
+                answer = _bounded(partial(_run_one, ctx, job, seconds), seconds + 5)
                 took = time.monotonic() - begun
+                if answer is not None and answer.silent:
+                    silent = True
                 if answer is None:
                     silent = silent or job.kind not in IN_PROCESS
                     where = host if job.kind not in IN_PROCESS else f"the {job.kind} check"
@@ -178,7 +185,7 @@ def _host_down(host: str, group: list[_Job], timeout: float) -> str | None:
     if is_local(host) or not any(j.kind in _ON_HOST or j.kind == "testinfra" for j in group):
         return None
     box: list[str | None] = []
-    thread = threading.Thread(target=lambda: box.append(probe(host)), daemon=True)
+    thread = threading.Thread(target=lambda: box.append(probe(host, timeout)), daemon=True)
     thread.start()
     thread.join(timeout + 5)
     if not box:
@@ -211,10 +218,32 @@ def _bounded(work: Callable[[], Outcome], seconds: float) -> Outcome | None:
 
 
 def _run_one(ctx: Context, job: _Job, timeout: float) -> Outcome:
-    """One check; whatever goes wrong becomes a failed check that says what."""
+    """One check, whose commands end within `timeout` seconds; whatever goes wrong becomes a
+    failed check that says what."""
+    from migrate.verify.hosts import CommandTimedOut, deadline
+
     if job.check is None:
         return Outcome(False, f"cannot expand the check: {job.error}")
-    check = job.check
+    try:
+        with deadline(timeout):
+            return _run_check(ctx, job.check, timeout)
+    except CommandTimedOut as exc:
+        return _timed_out(job.check, exc)
+
+
+def _timed_out(check: Check, exc: CommandTimedOut) -> Outcome:
+    """A check whose command was killed at the deadline: an error, never a pass. A remote
+    host that did not end the command itself did not answer: its later checks wait no more."""
+    params = check.params
+    what = f" (`{first_line(params.run, 60)}`, killed)" if isinstance(params, CommandCheck) else ""
+    if not exc.answered:
+        return Outcome(
+            False, f"{check.host} did not answer: timed out after {exc.seconds:g} s", True, True
+        )
+    return Outcome(False, f"timed out after {exc.seconds:g} s{what}", error=True)
+
+
+def _run_check(ctx: Context, check: Check, timeout: float) -> Outcome:
     try:
         if check.kind == "testinfra":
             from migrate.verify.modules import run_module
@@ -237,6 +266,10 @@ def _run_one(ctx: Context, job: _Job, timeout: float) -> Outcome:
     except UserError as exc:
         return Outcome(False, exc.message)
     except Exception as exc:
+        from migrate.verify.hosts import CommandTimedOut
+
+        if isinstance(exc, CommandTimedOut):
+            raise  # _run_one says so
         return Outcome(False, _describe(check, exc), error=True)
 
 
@@ -248,8 +281,9 @@ def _describe(check: Check, exc: Exception) -> str:
         why = first_line(stderr) or f"exit code {getattr(detail, 'rc', '?')}"
         return f"{check.host} did not answer: {why}"
     text = first_line(str(exc)) or type(exc).__name__
-    if isinstance(exc, AssertionError) and text.startswith("Unexpected exit code"):
-        # testinfra's run_expect: "Unexpected exit code N for CommandResult(...)"
+    if isinstance(exc, AssertionError) and "Unexpected exit code" in str(exc):
+        # testinfra's run_expect: "Unexpected exit code N for CommandResult(...)" (under
+        # pytest, which rewrites testinfra's asserts, more lines follow it)
         return _unexpected_exit(check, str(exc))
     return f"{check.kind} check failed on {check.host}: {type(exc).__name__}: {text}"
 
