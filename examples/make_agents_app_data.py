@@ -3,11 +3,13 @@
 Stdlib only. Wipes and recreates the data folder on every run; the same
 seed always produces byte-identical files.
 
-Usage: python examples/make_agents_app_data.py
+Usage: python examples/make_agents_app_data.py [--records N] [--out DIR]
+(`--help` says more; with no options it rewrites examples/agents-app/data/).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import re
@@ -19,6 +21,8 @@ from random import Random
 from typing import Any
 
 DATA = Path(__file__).resolve().parent / "agents-app" / "data"
+RECORDS = 1000  # agent runs per monthly file: the default, which the committed data has
+DATASETS = {"agent_runs", "events", "conversations", "users", "settings", "metrics"}
 RNG = Random(2026)
 
 PLUGINS = ["planner", "code_reviewer", "Report-Writer", "summarizer", "web_researcher", "notifier"]
@@ -190,11 +194,11 @@ def run_io(plugin: str, status: str) -> tuple[dict[str, Any], dict[str, Any] | N
     )
 
 
-def agent_runs() -> dict[str, list[dict[str, Any]]]:
+def agent_runs(records: int = RECORDS) -> dict[str, list[dict[str, Any]]]:
     files: dict[str, list[dict[str, Any]]] = {}
     for month in (1, 2, 3):
         ts, rows = utc(2026, month), []
-        for n in range(1, 1001):
+        for n in range(1, records + 1):
             ts += timedelta(seconds=RNG.randint(30, 5000), milliseconds=RNG.randint(0, 999))
             plugin, status = RNG.choice(PLUGINS), RNG.choice(STATUSES)
             duration = RNG.randint(5, 120_000 if status == "timeout" else 9_000)
@@ -332,7 +336,7 @@ def hourly_metrics() -> list[dict[str, Any]]:
     ]
 
 
-def settings() -> None:
+def settings(data: Path = DATA) -> None:
     plugin_cfg = {
         name: {
             "enabled": name != "web_researcher",
@@ -342,7 +346,7 @@ def settings() -> None:
         }
         for name in PLUGINS
     }
-    write_yaml(DATA / "settings" / "plugins.yaml", [plugin_cfg], "Per-plugin runtime settings.")
+    write_yaml(data / "settings" / "plugins.yaml", [plugin_cfg], "Per-plugin runtime settings.")
     schedules = [
         {
             "name": f"{plugin.lower()}-{when}",
@@ -355,7 +359,7 @@ def settings() -> None:
         for plugin in PLUGINS
         for when, cron in (("nightly", "0 2 * * *"), ("weekly", "30 6 * * 1"))
     ]
-    write_yaml(DATA / "settings" / "schedules.yml", [schedules], "Cron schedules, one per job.")
+    write_yaml(data / "settings" / "schedules.yml", [schedules], "Cron schedules, one per job.")
     flags = [
         {
             "flag": flag,
@@ -373,22 +377,54 @@ def settings() -> None:
         )
     ]
     write_yaml(
-        DATA / "settings" / "feature-flags.yaml", flags, "One document per flag.", multi=True
+        data / "settings" / "feature-flags.yaml", flags, "One document per flag.", multi=True
     )
 
 
-def main() -> None:
-    if DATA.exists():
-        shutil.rmtree(DATA)
-    for name, rows in agent_runs().items():
-        write_jsonl(DATA / "agent_runs" / name, rows)
-    write_jsonl(DATA / "events" / "events-2026-03.ndjson", events(), ascii_only=True)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Generate the deterministic demo datasets of the example legacy "
+        "application. The output directory is wiped and written again; the same options "
+        "always give byte-identical files.",
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=RECORDS,
+        metavar="N",
+        help=f"agent runs per monthly file, the bulk of the data (default {RECORDS}, as "
+        "committed); raise it for benchmarks and trials",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DATA,
+        metavar="DIR",
+        help="where the data/ tree goes (default examples/agents-app/data)",
+    )
+    args = parser.parse_args(argv)
+    if args.records < 1:
+        parser.error("--records must be at least 1")
+    out: Path = args.out
+    if out.exists() and (not out.is_dir() or any(p.name not in DATASETS for p in out.iterdir())):
+        parser.error(f"{out} holds other files: refusing to wipe it; name a new directory")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    data: Path = args.out
+    if data.exists():
+        shutil.rmtree(data)
+    for name, rows in agent_runs(args.records).items():
+        write_jsonl(data / "agent_runs" / name, rows)
+    write_jsonl(data / "events" / "events-2026-03.ndjson", events(), ascii_only=True)
     convs = [conversation(n) for n in range(1, 202)]
-    write_json(DATA / "conversations" / "conversations-2026-q1.json", convs[:120])
-    write_json(DATA / "conversations" / "conversations-2026-q2.json", convs[120:200])
-    write_json(DATA / "conversations" / "pinned.json", convs[200])
+    write_json(data / "conversations" / "conversations-2026-q1.json", convs[:120])
+    write_json(data / "conversations" / "conversations-2026-q2.json", convs[120:200])
+    write_json(data / "conversations" / "pinned.json", convs[200])
     write_csv(
-        DATA / "users" / "users.csv",
+        data / "users" / "users.csv",
         [
             "id",
             "username",
@@ -404,14 +440,14 @@ def main() -> None:
         users(),
         bom=True,
     )
-    settings()
+    settings(data)
     write_csv(
-        DATA / "metrics" / "daily" / "daily-2025.csv",
+        data / "metrics" / "daily" / "daily-2025.csv",
         ["date", "runs", "succeeded", "failed", "p50_ms", "p95_ms", "tokens", "cost_usd"],
         daily_metrics(),
     )
-    write_jsonl(DATA / "metrics" / "hourly" / "hourly-2026-01.jsonl", hourly_metrics())
-    print(f"wrote {sum(1 for p in DATA.rglob('*') if p.is_file())} files under {DATA}")
+    write_jsonl(data / "metrics" / "hourly" / "hourly-2026-01.jsonl", hourly_metrics())
+    print(f"wrote {sum(1 for p in data.rglob('*') if p.is_file())} files under {data}")
 
 
 if __name__ == "__main__":

@@ -140,12 +140,26 @@ def scan(root: Path) -> Inventory:
     warnings: list[str] = []
     datasets = tuple(_datasets(root, data_dir, warnings))
     _check_tables(datasets)
-    return Inventory(
-        root=root,
-        plugins=tuple(_plugins(plugins_dir)),
-        datasets=datasets,
-        warnings=tuple(warnings),
-    )
+    plugins = tuple(_plugins(plugins_dir))
+    for plugin in plugins:
+        if "entrypoint" not in plugin.manifest.model_fields_set and plugin.module_file is None:
+            warnings.append(
+                f"{_manifest_or_dir(plugin)}: no entrypoint is set, so migrate calls the default "
+                f"{plugin.entrypoint}, but {plugin.path}/plugin.py does not exist; set "
+                "`entrypoint: module:function` in plugin.yaml"
+            )
+    if not plugins and datasets:
+        warnings.append(
+            f"no plugins in {plugins_dir}: only the data is migrated; the image, service and "
+            "ingress tasks have nothing to do (add plugins/<name>/ with a plugin.py, or remove "
+            "those tasks from the roadmap)"
+        )
+    return Inventory(root=root, plugins=plugins, datasets=datasets, warnings=tuple(warnings))
+
+
+def _manifest_or_dir(plugin: Plugin) -> Path:
+    manifest = plugin.path / "plugin.yaml"
+    return manifest if manifest.is_file() else plugin.path
 
 
 def _check_tables(datasets: tuple[Dataset, ...]) -> None:

@@ -9,7 +9,7 @@ from migrate.engine.context import Context
 from migrate.errors import UserError
 from migrate.reporting import NullReporter, Reporter
 from migrate.roadmap import Roadmap, load_roadmap
-from migrate.state.journal import Journal
+from migrate.state.journal import Journal, refuse_replaced
 
 STATE_DB = "state.db"
 
@@ -36,7 +36,11 @@ def open_context(
     leave no trace)."""
     config, roadmap = load(project_dir)
     db = project_dir / STATE_DIR / STATE_DB
-    opened = Journal(db) if journal or (journal is None and db.is_file()) else None
+    if journal or (journal is None and db.is_file()):
+        opened: Journal | None = Journal(db)
+    else:
+        refuse_replaced(db)  # no journal here: was there one?
+        opened = None
     return Context(
         project_dir=project_dir,
         config=config,

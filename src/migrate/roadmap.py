@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from migrate.checks import Check
 from migrate.errors import RoadmapError
@@ -57,6 +57,38 @@ class Phase(_Model):
 
 class Roadmap(_Model):
     phases: list[Phase]
+    _located: Located | None = PrivateAttr(default=None)  # where each value is in the file
+
+    def __eq__(self, other: object) -> bool:  # the same phases, wherever they were read from
+        return isinstance(other, Roadmap) and self.phases == other.phases
+
+    __hash__ = None  # type: ignore[assignment]  # as before: list fields are not hashable
+
+    def locate(self, value: str) -> tuple[Path, int | None, str] | None:
+        """The file, line and key path of the first roadmap value equal to `value`: for
+        errors found after loading (a `{{ variable }}`, a template name)."""
+        located = self._located
+        if located is None:
+            return None
+
+        def find(node: Any, loc: Loc) -> Loc | None:
+            if isinstance(node, str):
+                return loc if node == value else None
+            items: Any = ()
+            if isinstance(node, dict):
+                items = node.items()
+            elif isinstance(node, list):
+                items = enumerate(node)
+            for key, item in items:
+                found = find(item, (*loc, key))
+                if found is not None:
+                    return found
+            return None
+
+        loc = find(located.data, ())
+        if loc is None:
+            return None
+        return located.file, located.line_of(loc), format_loc(loc)
 
     def phase(self, number: int) -> Phase:
         for phase in self.phases:
@@ -101,6 +133,7 @@ def parse_roadmap(located: Located) -> Roadmap:
 
     roadmap: Roadmap = yamlfile.validate(Roadmap, located, error=RoadmapError)
     _check_rules(roadmap, located)
+    roadmap._located = located
     return roadmap
 
 

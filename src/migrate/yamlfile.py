@@ -78,6 +78,24 @@ def parse(text: str, file: Path, *, error: type[UserError] = UserError) -> Locat
             mark = exc.context_mark or mark  # the key missing its ':' is on this line
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+            tag = (exc.problem or "").rpartition("tag ")[2] or "a tag"
+            tag = tag.replace("tag:yaml.org,2002:", "!!")  # as it is written in the file
+            raise error(
+                f"the YAML tag {tag} is not allowed: migrate reads plain YAML (no tags that "
+                "make objects)",
+                file=file,
+                line=line,
+                hint="remove the tag (`!!python/...`, `!name`) and write the value as a plain "
+                "string, number, list or mapping",
+            ) from None
+        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+            raise error(
+                "tab characters are not allowed in YAML indentation",
+                file=file,
+                line=line,
+                hint="indent with spaces (your editor can convert tabs to spaces)",
+            ) from None
         raise error(
             f"malformed YAML: {problem}",
             file=file,
@@ -89,6 +107,14 @@ def parse(text: str, file: Path, *, error: type[UserError] = UserError) -> Locat
     finally:
         loader.dispose()
     return Located(data, file, lines)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based (line, column) of `text`, or ""."""
+    lines = text.splitlines()
+    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
+        return lines[line][column]
+    return ""
 
 
 def _walk(node: Any, loc: Loc, lines: dict[Loc, int], file: Path, error: type[UserError]) -> None:

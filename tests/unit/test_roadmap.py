@@ -118,7 +118,7 @@ def test_malformed_yaml(tmp_path: Path) -> None:
 
 def test_tab_indentation_is_malformed(tmp_path: Path) -> None:
     exc = error(tmp_path, "phases:\n\t- id: 1\n")
-    assert exc.line == 2 and "malformed YAML" in str(exc)
+    assert exc.line == 2 and "tab characters are not allowed in YAML indentation" in str(exc)
 
 
 def test_unknown_key_on_a_task(tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def test_files_action_parameters_are_checked(tmp_path: Path) -> None:
         tmp_path, VALID.replace("              path: .gitlab-ci.yml\n", "              dest: x\n")
     )
     assert "phases[0].tasks[1].with.files[0]" in str(exc)
-    assert "dest" in str(exc) and "allowed here: template, path, mode" in str(exc)
+    assert "dest" in str(exc) and "allowed here: template, secrets, path, mode" in str(exc)
 
 
 def test_several_problems_are_all_listed(tmp_path: Path) -> None:

@@ -54,10 +54,12 @@ class ImagesAction:
     Params: ClassVar[type[BaseModel] | None] = ImagesParams
 
     def preflight(self, ctx: Context) -> None:
-        """Before apply asks or changes anything: a Docker engine answers."""
+        """Before apply asks or changes anything: a Docker engine answers, and it has the
+        base image (or pulls it now): a missing one fails here, not after the question."""
         from migrate.images import engine
 
-        engine.connect()  # raises DockerUnavailableError saying how to set DOCKER_HOST
+        client = engine.connect()  # raises DockerUnavailableError saying how to set DOCKER_HOST
+        engine.ensure_base_image(client, ctx.config.target.base_image)
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.images import builder, engine, ledger

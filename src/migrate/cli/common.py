@@ -16,6 +16,27 @@ PhaseOption = Annotated[
     int | None, typer.Option("--phase", min=1, help="Only this phase (1..n).", metavar="N")
 ]
 
+BaseImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-image",
+        help="Base image of the plugin images (overrides MIGRATE_BASE_IMAGE and "
+        "target.base_image).",
+        metavar="IMAGE",
+    ),
+]
+
+
+def use_base_image(image: str | None) -> None:
+    """`--base-image`: the config loader reads it from MIGRATE_BASE_IMAGE, as child
+    processes do."""
+    import os
+
+    from migrate.config import ENV_BASE_IMAGE
+
+    if image:
+        os.environ[ENV_BASE_IMAGE] = image
+
 
 def project_dir(ctx: typer.Context) -> Path:
     """The `-C` directory."""

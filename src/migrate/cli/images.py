@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from migrate.cli.common import OutputOption, json_mode, project_dir
+from migrate.cli.common import (
+    BaseImageOption,
+    OutputOption,
+    json_mode,
+    project_dir,
+    use_base_image,
+)
 from migrate.cli.output import Output
 
 if TYPE_CHECKING:
@@ -44,6 +50,7 @@ def build(
     jobs: Annotated[
         int | None, typer.Option("--jobs", min=1, help="Builds at a time (default: cores, max 4).")
     ] = None,
+    base_image: BaseImageOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Build one image per plugin and the orchestrator's; an image whose tag exists is not
@@ -52,6 +59,7 @@ def build(
     from migrate.cli.output import ConsoleReporter, print_json
 
     as_json = json_mode(output)
+    use_base_image(base_image)
     with ConsoleReporter() as reporter:
         result = api.images_build(
             project_dir(ctx),

@@ -82,6 +82,10 @@ def init(
         )
     console.print(plugins)
     console.print(datasets)
+    from migrate.cli.output import warn
+
+    for warning in inventory.warnings:
+        warn(warning)
     for path in result.written:
         console.print(f"[green]wrote[/] {escape(str(path))}")
     console.print("Next: [bold]migrate plan[/] shows what each phase would change.")

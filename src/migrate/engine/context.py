@@ -84,9 +84,15 @@ class Context:
             return self.templates.get_template(template).render(
                 **self.variables, inventory=self.inventory, **extra
             )
-        except jinja2.TemplateNotFound:
+        except jinja2.TemplateNotFound as exc:
+            missing = exc.name if isinstance(exc.name, str) else template
+            found = self.roadmap.locate(missing) or self.roadmap.locate(template)
+            file, line, key = found if found else (None, None, None)
             raise UserError(
-                f"template {template!r} not found",
+                f"template {missing!r} not found",
+                file=file,
+                line=line,
+                key=key,
                 hint=f"templates are looked up in {self.project_dir / 'templates'} and in the "
                 "templates shipped with migrate",
             ) from None
@@ -111,8 +117,13 @@ class Context:
             try:
                 return env.from_string(value).render(**self.variables)
             except jinja2.TemplateError as exc:
+                where = self.roadmap.locate(value)  # the roadmap's file:line of the value
+                file, line, key = where if where else (None, None, None)
                 raise UserError(
                     f"cannot expand {value!r}: {exc}",
+                    file=file,
+                    line=line,
+                    key=key,
                     hint="roadmap values may use {{ project }}, {{ target.namespace }}, "
                     "{{ target.schema }}, {{ target.registry }}, {{ target.orchestrator_url }}, "
                     "{{ target.plugin_url.NAME }}, {{ source.path }}",

@@ -145,12 +145,16 @@ def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: 
                 ctx.state_dir / "wheelhouse",
                 python_environment(ctx, client),
             )
+            build_steps = steps - (1 if push else 0)
             progress = {"step": 0}
 
             def on_step(step: int, total: int) -> None:
-                if step > progress["step"]:
-                    reporter.advance(key, step - progress["step"])
-                    progress["step"] = step
+                # The engine's `Step n/total` counts its own steps (an engine may add or
+                # merge some): map them onto the bar's total, so the bar never passes it.
+                scaled = min(build_steps, step * build_steps // max(total, 1))
+                if scaled > progress["step"]:
+                    reporter.advance(key, scaled - progress["step"])
+                    progress["step"] = scaled
 
             try:
                 log = engine.build(
@@ -165,6 +169,8 @@ def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: 
                 _save_log(ctx, target, exc.log or "")
                 raise
             _save_log(ctx, target, "\n".join(log))
+            if progress["step"] < build_steps:  # an engine that printed fewer steps
+                reporter.advance(key, build_steps - progress["step"])
             built = True
         else:
             reporter.advance(key, steps - (1 if push else 0))

@@ -86,7 +86,8 @@ def ensure_base_image(client: APIClient, reference: str) -> None:
             f"the base image {reference} is not in the Docker engine and could not be pulled: "
             f"{_reason(exc)}",
             hint="load or build it into the engine (docker pull / docker load / docker import), "
-            "or set target.base_image in migrate.yaml to an image the engine has; "
+            "or name an image the engine has (`docker images`) with --base-image, "
+            "MIGRATE_BASE_IMAGE or target.base_image in migrate.yaml; "
             f"{SERVICES_HINT} with the base image migrate-test/python:3.11-bookworm",
         ) from None
 

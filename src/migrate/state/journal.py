@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 from migrate.errors import UserError
 
 SCHEMA_VERSION = 1
+WITNESS = "journal.id"  # beside state.db: the id of the journal that belongs here
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +94,11 @@ class TaskState:
 
 
 class Journal:
+    """The journal of one project. Its identity (an id kept in the database and in
+    `.migrate/journal.id` beside it, and the file's device and inode seen at open) is
+    checked before a run is closed, so a journal deleted or replaced mid-run fails
+    that run loudly instead of leaving no record."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -101,19 +108,49 @@ class Journal:
                 f"cannot create the state directory {path.parent}: {exc.strerror}",
                 hint="migrate keeps its journal there; remove or rename what is in the way",
             ) from None
+        if not path.exists():
+            refuse_replaced(path)  # before connecting creates it
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            recorded = refuse_replaced(path, self._db)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._check_version()
+            self.id = self._identity(recorded)
+        except sqlite3.OperationalError as exc:
+            if _is_readonly(exc):
+                raise readonly_error(path) from None
+            raise self._unreadable(exc) from None
         except sqlite3.DatabaseError as exc:
-            raise UserError(
-                f"the state journal cannot be read: {exc}",
-                file=path,
-                hint="restore it from a backup; deleting it forgets what was applied",
-            ) from None
+            raise self._unreadable(exc) from None
+        self._inode = _inode(path)
         self._db.row_factory = sqlite3.Row
+
+    def _unreadable(self, exc: Exception) -> UserError:
+        return UserError(
+            f"the state journal cannot be read: {exc}",
+            file=self.path,
+            hint="restore it from a backup; deleting it forgets what was applied",
+        )
+
+    def _identity(self, recorded: str | None) -> str:
+        """This journal's id; a new journal gets one, and `journal.id` records it."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
+        if row is None:
+            journal_id = uuid.uuid4().hex
+            self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (journal_id,))
+        else:
+            journal_id = str(row[0])
+        if recorded != journal_id:
+            witness = self.path.parent / WITNESS
+            tmp = witness.with_name(f".{WITNESS}.tmp")
+            try:
+                tmp.write_text(journal_id + "\n", encoding="utf-8")
+                os.replace(tmp, witness)
+            except PermissionError:
+                raise readonly_error(self.path) from None
+        return journal_id
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -128,18 +165,50 @@ class Journal:
                 hint="upgrade migrate",
             )
 
+    def check_identity(self) -> None:
+        """Refuse to go on when the journal file was deleted or replaced since it was
+        opened: what this run did would be journaled nowhere."""
+        try:
+            now_inode = _inode(self.path)
+        except FileNotFoundError:
+            now_inode = None
+        if now_inode != self._inode:
+            what = "deleted" if now_inode is None else "replaced"
+            raise UserError(
+                f"the state journal was {what} while migrate was running: what this run "
+                "did is not recorded",
+                file=self.path,
+                hint="restore state.db from a backup, then run `migrate plan` to see what is "
+                "in place; never delete .migrate/state.db while migrate runs",
+            )
+
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_readonly(exc):
+                raise readonly_error(self.path) from None
+            raise
         try:
             yield self._db
+        except sqlite3.OperationalError as exc:
+            self._db.execute("ROLLBACK")
+            if _is_readonly(exc):
+                raise readonly_error(self.path) from None
+            raise
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if _is_readonly(exc):
+                raise readonly_error(self.path) from None
+            raise
 
     # runs
     def start_run(self, verb: str, phase: int | None) -> int:
@@ -153,7 +222,9 @@ class Journal:
 
     def finish_run(self, run_id: int, status: str) -> None:
         """Close a run. A successful run supersedes the interrupted and failed runs of
-        the same verb before it: what they did no longer counts as "resume from here"."""
+        the same verb before it: what they did no longer counts as "resume from here".
+        Refuses when the journal file is no longer the one this run started in."""
+        self.check_identity()
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status=?, finished_at=? WHERE id=?", (status, now(), run_id)
@@ -349,3 +420,73 @@ def _step(row: sqlite3.Row) -> Step:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _is_readonly(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text
+
+
+def readonly_error(path: Path) -> UserError:
+    return UserError(
+        "the state journal is read-only: migrate cannot record what it does",
+        file=path,
+        hint=f"make it and its directory writable (chmod u+w {path} {path.parent}), "
+        "or run migrate as the user who owns them",
+    )
+
+
+def _has_other_state(state_dir: Path) -> str | None:
+    """Evidence, cheap to see, that `apply` ran here: what it is, or None."""
+    witness = state_dir / WITNESS
+    if witness.is_file():
+        return f"{witness} records journal {witness.read_text(encoding='utf-8').strip()}"
+    for name in ("backups", "pulumi/backups"):
+        directory = state_dir / name
+        if directory.is_dir() and any(directory.iterdir()):
+            return f"{directory} holds backups made by apply"
+    return None
+
+
+def replaced_error(path: Path, evidence: str) -> UserError:
+    return UserError(
+        f"the state journal is missing, empty or not the one this project had ({evidence})",
+        file=path,
+        hint="restore state.db from a backup. To start over knowingly (migrate forgets "
+        f"what it applied; what it made stays), delete {path.parent / WITNESS} and "
+        f"{path.parent / 'backups'}",
+    )
+
+
+def refuse_replaced(path: Path, db: sqlite3.Connection | None = None) -> str | None:
+    """Refuse a journal that is missing, empty or another one while other state shows
+    that this project was applied; return the journal id `journal.id` records.
+
+    `db` is the journal's open connection (nothing written yet); None: the file is
+    not there."""
+    witness = path.parent / WITNESS
+    recorded = witness.read_text(encoding="utf-8").strip() if witness.is_file() else None
+    own: str | None = None
+    runs = 0
+    if db is not None:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
+            own = str(row[0]) if row else None
+        if "runs" in tables:
+            runs = int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    if own is not None:
+        if recorded is not None and own != recorded:
+            raise replaced_error(path, f"{witness} records journal {recorded}, not {own}")
+        return recorded
+    if runs:  # a journal from before journal ids: it is the one
+        return recorded
+    evidence = _has_other_state(path.parent)
+    if evidence is not None:
+        raise replaced_error(path, evidence)
+    return recorded
