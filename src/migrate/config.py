@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -13,6 +14,8 @@ from migrate.secrets import Secret
 
 CONFIG_FILE = "migrate.yaml"
 STATE_DIR = ".migrate"
+# The base image of plugin images: `--base-image`, then this variable, then target.base_image
+ENV_BASE_IMAGE = "MIGRATE_BASE_IMAGE"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SQL_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -52,13 +55,59 @@ class Monitoring(_Model):
     ] = "http://jaeger-collector.monitoring.svc:4318"
 
 
-class Ingress(_Model):
-    """The nginx Ingress that routes `/plugins/<name>` to each plugin."""
+class Jwt(_Model):
+    """Who may call a plugin's `POST /invoke` through the ingress: bearers of a JWT from
+    this issuer (Istio RequestAuthentication + AuthorizationPolicy, docs/manifests.md)."""
 
+    issuer: Annotated[str, Field(description="The tokens' `iss`, e.g. https://auth.example.com/.")]
+    jwks_uri: Annotated[
+        str, Field(description="Where the issuer publishes its signing keys (JWKS).")
+    ]
+    audiences: Annotated[
+        list[str], Field(description="Accepted `aud` values; empty: any audience.")
+    ] = []
+
+
+class Ingress(_Model):
+    """The entry point that routes `/plugins/<name>` to each plugin (nginx or Gateway API)."""
+
+    controller: Annotated[
+        Literal["nginx", "gateway"],
+        Field(
+            description="nginx: an Ingress for ingress-nginx (installed by the roadmap); "
+            "gateway: a Gateway API Gateway + HTTPRoute for a controller already in the "
+            "cluster (class_name names its GatewayClass, e.g. istio)."
+        ),
+    ] = "nginx"
     host: Annotated[
-        str | None, Field(description="Host name of the Ingress rule; none matches any host.")
+        str | None,
+        Field(
+            description="Public host name of the plugins (and of their TLS certificate). "
+            "Unset: any host over plain HTTP, with a warning at render time.",
+            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        ),
     ] = None
-    class_name: Annotated[str, Field(description="IngressClass of the nginx controller.")] = "nginx"
+    class_name: Annotated[
+        str, Field(description="IngressClass (nginx) or GatewayClass (gateway).")
+    ] = "nginx"
+    tls_secret: Annotated[
+        str | None,
+        Field(
+            description="Secret (kubernetes.io/tls) holding the host's certificate; with "
+            "cluster_issuer, where cert-manager writes it (default <project>-tls)."
+        ),
+    ] = None
+    cluster_issuer: Annotated[
+        str | None,
+        Field(description="cert-manager ClusterIssuer that issues the host's certificate."),
+    ] = None
+    jwt: Annotated[
+        Jwt | None,
+        Field(
+            description="The JWT issuer whose tokens open POST /invoke; unset: /invoke is "
+            "closed to callers from outside the mesh (with the istio component)."
+        ),
+    ] = None
 
 
 class Target(_Model):
@@ -69,9 +118,13 @@ class Target(_Model):
         str | None,
         Field(description="Image registry, e.g. registry.example.com/team. Optional."),
     ] = None
-    base_image: Annotated[str, Field(description="Base image for plugin images.")] = (
-        "python:3.11-slim"
-    )
+    base_image: Annotated[
+        str,
+        Field(
+            description="Base image for plugin images. Overridden by `--base-image` and "
+            "MIGRATE_BASE_IMAGE."
+        ),
+    ] = "python:3.11-slim"
     database_url: Annotated[
         Secret | None,
         Field(
@@ -96,7 +149,7 @@ class Target(_Model):
     monitoring: Annotated[
         Monitoring, Field(description="Observability settings of the rendered workloads.")
     ] = Monitoring()
-    ingress: Annotated[Ingress, Field(description="The nginx Ingress in front of the plugins.")] = (
+    ingress: Annotated[Ingress, Field(description="The entry point in front of the plugins.")] = (
         Ingress()
     )
     orchestrator_url: Annotated[
@@ -195,6 +248,29 @@ class Dev(_Model):
     ] = "host"
 
 
+class Ci(_Model):
+    """The generated pipelines and dev files (`ci-cd-pipelines`, `dev-environments`)."""
+
+    install: Annotated[
+        str | None,
+        Field(
+            description="What they `pip install` to get migrate: pip arguments, e.g. "
+            "'--index-url https://pypi.example.com/simple migrate-k8s-roadmap[k8s]==0.1.0' or "
+            "a wheel's URL. Every requirement must be pinned (NAME==VERSION, NAME @ URL, or a "
+            "wheel/sdist URL or path). Unset: migrate-k8s-roadmap[k8s]==<the running version>."
+        ),
+    ] = None
+
+    @field_validator("install")
+    @classmethod
+    def _pinned(cls, value: str | None) -> str | None:
+        if value is not None:
+            from migrate.install import parse
+
+            parse(value)  # a ValueError says what is not pinned
+        return value
+
+
 class Replay(_Model):
     """`migrate compare` / `bench`: the recorded invocations replayed against the images."""
 
@@ -259,6 +335,9 @@ class Config(_Model):
         Field(description="Runtime settings per plugin, by plugin name (e.g. cache_ttl_s)."),
     ] = {}
     dev: Annotated[Dev, Field(description="Settings of `migrate dev up`.")] = Dev()
+    ci: Annotated[
+        Ci, Field(description="How the generated pipelines and dev files install migrate.")
+    ] = Ci()
     replay: Annotated[
         Replay | None,
         Field(description="The replay corpus of `migrate compare` and `migrate bench`."),
@@ -289,4 +368,8 @@ def load_config(project_dir: Path) -> Config:
         )
     located = yamlfile.load(path, error=ConfigError, what=CONFIG_FILE)
     config: Config = yamlfile.validate(Config, located, error=ConfigError)
+    base_image = os.environ.get(ENV_BASE_IMAGE, "").strip()
+    if base_image:  # `--base-image` (the CLI sets the variable), then the variable, then the file
+        target = config.target.model_copy(update={"base_image": base_image})
+        config = config.model_copy(update={"target": target})
     return config

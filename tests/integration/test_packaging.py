@@ -26,7 +26,7 @@ def test_wheel_contains_templates_and_roadmap(tmp_path: Path) -> None:
         ],
         check=True,
     )
-    [wheel] = list(wheels.glob("migrate-*.whl"))
+    [wheel] = list(wheels.glob("migrate_k8s_roadmap-*.whl"))  # the distribution's own name
     site = tmp_path / "site"
     subprocess.run(
         [

@@ -100,6 +100,7 @@ def test_plan_json_is_the_design_document(project: Path) -> None:
         "op": "create",
         "resource": "file:.github/workflows/migrate.yml",
         "summary": task["changes"][0]["summary"],
+        "reversible": True,  # rollback puts back what was there (issue 15, item 2)
     }
     assert set(document["summary"]) == {"create", "update", "delete", "noop"}
     ops = [c["op"] for p in document["phases"] for t in p["tasks"] for c in t["changes"]]
@@ -202,7 +203,8 @@ def test_apply_json(project: Path) -> None:
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert document["tasks"][0]["task"] == "dev-environments"
-    assert len(document["tasks"][0]["applied"]) == 2
+    # compose.yaml, its password file (dev/.env, mode 0600) and devcontainer.json
+    assert len(document["tasks"][0]["applied"]) == 3
 
 
 def test_apply_refuses_tasks_it_cannot_run_here(

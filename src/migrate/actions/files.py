@@ -4,6 +4,16 @@ The plan diffs the rendered content against the file on disk. `prepare`
 keeps the previous content in the receipt so `rollback` restores it (or
 removes a file that did not exist); a file edited after apply is saved under
 `.migrate/backups/files/` before it is restored, so nothing is lost.
+
+Templates see, besides the project's variables, `migrate` (`distribution`,
+`version`, `install`: what the generated pipelines `pip install`, always pinned;
+`ci.install` in migrate.yaml) and `compose` (the Compose model of `migrate dev up`,
+dev/compose.py; built only when a template uses it).
+
+A spec with `secrets: [NAME, ...]` instead of `template` writes an env file of
+generated secrets (`NAME=<random>`, mode 0600): created when absent, a missing name
+appended, a present value never changed. Its content is never in a plan, a diff or
+the journal; rollback removes what apply added.
 """
 
 from __future__ import annotations
@@ -14,9 +24,9 @@ import difflib
 import hashlib
 import os
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from migrate.engine.change import Change, Receipt
 from migrate.errors import ActionError, UserError
@@ -29,7 +39,17 @@ if TYPE_CHECKING:
 class FileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    template: Annotated[str, Field(description="Template path under templates/, e.g. ci/x.j2")]
+    template: Annotated[
+        str | None, Field(description="Template path under templates/, e.g. ci/x.j2")
+    ] = None
+    secrets: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]] | None,
+        Field(
+            description="Instead of a template: an env file of these variables, each a "
+            "generated secret, mode 0600, never overwritten",
+            min_length=1,
+        ),
+    ] = None
     path: Annotated[str, Field(description="Where to write it, relative to the project")]
     mode: Annotated[
         str | None, Field(description="Octal permissions such as '0755'", pattern=r"^0?[0-7]{3}$")
@@ -44,6 +64,14 @@ class FileSpec(BaseModel):
                 f"the number {0o755})"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileSpec:
+        if (self.template is None) == (self.secrets is None):
+            raise ValueError("give exactly one of `template` and `secrets`")
+        if self.secrets is not None and self.mode not in (None, "0600", "600"):
+            raise ValueError("a secrets file is written with mode 0600; leave `mode` out")
+        return self
 
     @field_validator("path")
     @classmethod
@@ -73,8 +101,13 @@ class FilesAction:
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         params = FilesParams.model_validate(ctx.expand(task.with_))
         changes = []
+        variables = template_variables(ctx)
         for spec in params.files:
-            content = ctx.render(spec.template, task=task)
+            if spec.secrets is not None:
+                changes.append(_plan_secrets(ctx, task, spec.path, spec.secrets))
+                continue
+            assert spec.template is not None  # one of the two: FileSpec._one_source
+            content = ctx.render(spec.template, task=task, **variables)
             target = ctx.project_dir / spec.path
             data = {"path": spec.path, "content": content, "mode": spec.mode}
             resource = f"file:{spec.path}"
@@ -114,6 +147,14 @@ class FilesAction:
             if parent != PurePosixPath(".") and not (ctx.project_dir / parent).exists()
         ]
         receipt: Receipt = {"path": change.data["path"], "created_dirs": created}
+        if change.data.get("secrets") is not None:  # never its content: it holds secrets
+            return {
+                **receipt,
+                "secrets_file": True,
+                "existed": target.is_file(),
+                "added": list(change.data["secrets"]),
+                "previous_mode": f"{target.stat().st_mode & 0o777:o}" if target.is_file() else None,
+            }
         if not target.is_file():
             return {**receipt, "previous": None, "previous_mode": None}
         return {
@@ -123,8 +164,10 @@ class FilesAction:
         }
 
     def apply(self, ctx: Context, change: Change) -> Receipt:
-        content = str(change.data["content"]).encode()
         target = ctx.project_dir / change.data["path"]
+        if change.data.get("secrets") is not None:
+            return _apply_secrets(change, target)
+        content = str(change.data["content"]).encode()
         mode = change.data.get("mode")
         try:
             # without `mode`, an existing file keeps its permissions
@@ -140,6 +183,13 @@ class FilesAction:
 
     def rollback(self, ctx: Context, receipt: Receipt) -> None:
         target = ctx.project_dir / receipt["path"]
+        if receipt.get("secrets_file"):
+            if receipt.get("existed"):
+                _remove_variables(target, receipt.get("added", []), receipt.get("previous_mode"))
+                return
+            target.unlink(missing_ok=True)
+            _remove_dirs(ctx, receipt)
+            return
         written = receipt.get("written_sha256")
         if target.is_file() and written and _sha256(target.read_bytes()) != written:
             keep = ctx.state_dir / "backups" / "files" / f"{receipt['path']}.{written[:12]}"
@@ -151,9 +201,7 @@ class FilesAction:
         previous = receipt.get("previous")
         if previous is None:
             target.unlink(missing_ok=True)
-            for directory in receipt.get("created_dirs", []):
-                with contextlib.suppress(OSError):  # not empty: something else lives there
-                    (ctx.project_dir / directory).rmdir()
+            _remove_dirs(ctx, receipt)
             return
         mode = receipt.get("previous_mode")
         _write_atomic(target, base64.b64decode(previous), int(mode, 8) if mode else None)
@@ -179,3 +227,126 @@ def _write_atomic(target: Path, content: bytes, mode: int | None) -> None:
     if mode is not None:
         os.chmod(tmp, mode)
     os.replace(tmp, target)
+
+
+def template_variables(ctx: Context) -> dict[str, Any]:
+    """`migrate` and `compose`, for the templates of generated files."""
+    from migrate import DISTRIBUTION, installed_version
+    from migrate.dev.compose import LazyCompose
+    from migrate.install import install
+
+    try:
+        pinned = install(ctx.config.ci.install)
+    except ValueError as exc:  # checked when migrate.yaml is loaded; kept for safety
+        raise UserError(f"ci.install: {exc}", key="ci.install") from None
+    return {
+        "migrate": {
+            "distribution": DISTRIBUTION,
+            "version": installed_version(),
+            "install": pinned,
+        },
+        "compose": LazyCompose(ctx),
+    }
+
+
+def _remove_dirs(ctx: Context, receipt: Receipt) -> None:
+    for directory in receipt.get("created_dirs", []):
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            (ctx.project_dir / directory).rmdir()
+
+
+# --- env files of generated secrets ----------------------------------------------------
+
+_SECRET_MODE = 0o600
+
+
+def _defined(text: str) -> set[str]:
+    """The variables an env file defines (`NAME=...`, `export NAME=...`)."""
+    names = set()
+    for line in text.splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line:
+            names.add(line.split("=", 1)[0].strip())
+    return names
+
+
+def _plan_secrets(ctx: Context, task: Task, path: str, names: list[str]) -> Change:
+    target = ctx.project_dir / path
+    if target.is_dir():
+        raise UserError(
+            f"{path} is a directory, so the file cannot be written there",
+            hint=f"change `path` of task {task.id}, or move the directory away",
+        )
+    resource = f"file:{path}"
+    if not target.is_file():
+        op, missing = "create", list(names)
+        summary = f"generate {', '.join(names)} (mode 0600)"
+    else:
+        missing = [n for n in names if n not in _defined(target.read_text(errors="replace"))]
+        loose = (target.stat().st_mode & 0o777) != _SECRET_MODE
+        if not missing and not loose:
+            return Change(
+                task=task.id,
+                action="files",
+                op="noop",
+                resource=resource,
+                summary="up to date (its secrets are kept as they are)",
+                data={"path": path, "secrets": []},
+            )
+        op = "update"
+        parts = [f"add {', '.join(missing)}"] if missing else []
+        summary = "; ".join([*parts, *(["make it mode 0600"] if loose else [])])
+    return Change(
+        task=task.id,
+        action="files",
+        op=op,  # type: ignore[arg-type]
+        resource=resource,
+        summary=summary,
+        data={"path": path, "secrets": missing},
+    )
+
+
+def _apply_secrets(change: Change, target: Path) -> Receipt:
+    import secrets
+
+    names = list(change.data["secrets"])
+    current = target.read_bytes() if target.is_file() else b""
+    if current and not current.endswith(b"\n"):
+        current += b"\n"
+    lines = "".join(f"{name}={secrets.token_urlsafe(24)}\n" for name in names)
+    try:
+        _write_private(target, current + lines.encode())
+    except OSError as exc:
+        raise ActionError(
+            change.task,
+            f"cannot write {target}: {exc.strerror}",
+            hint="make sure its directory can be created and written to",
+        ) from None
+    return {"secrets_written": names}
+
+
+def _write_private(target: Path, content: bytes) -> None:
+    """Like `_write_atomic`, with the file mode 0600 from its creation on."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.migrate-tmp")
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SECRET_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, _SECRET_MODE)  # whatever the umask
+    os.replace(tmp, target)
+
+
+def _remove_variables(target: Path, names: list[str], mode: str | None) -> None:
+    if not target.is_file():
+        return
+    kept = [
+        line
+        for line in target.read_text(errors="replace").splitlines(keepends=True)
+        if line.strip().removeprefix("export ").split("=", 1)[0].strip() not in names
+    ]
+    _write_private(target, "".join(kept).encode())
+    if mode:
+        os.chmod(target, int(mode, 8))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from migrate import install_hint
 from migrate.errors import UserError
 
 RENDER_INSTEAD = (
@@ -38,7 +39,7 @@ def require_libraries() -> None:
         raise InfraUnavailable(
             "provisioning needs the pulumi and pulumi-kubernetes libraries, which are not "
             "installed",
-            hint="pip install 'migrate[k8s]'",
+            hint=install_hint("k8s"),
         ) from None
 
 
