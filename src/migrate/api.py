@@ -51,6 +51,7 @@ class InitResult:
                 {"name": d.name, "files": len(d.files), "formats": d.formats, "bytes": d.size}
                 for d in self.inventory.datasets
             ],
+            "warnings": list(self.inventory.warnings),
         }
 
 
@@ -73,6 +74,7 @@ def init(
     from pydantic import ValidationError
 
     from migrate.config import CONFIG_FILE, Config
+    from migrate.errors import InventoryError
     from migrate.inventory import scan
     from migrate.roadmap import default_roadmap_path
 
@@ -87,7 +89,14 @@ def init(
                 "and data/)",
             )
     given_absolute = source.is_absolute()
+    given = source
     source = source if given_absolute else project_dir / source
+    if not given_absolute and not source.is_dir():
+        raise InventoryError(
+            f"the source application {given} does not exist in {project_dir}",
+            hint=f"a relative --source is taken relative to the project directory "
+            f"(-C {project_dir}), like git -C: give a path from there, or an absolute path",
+        )
     inventory = scan(source)
 
     config_path = project_dir / CONFIG_FILE
@@ -153,13 +162,27 @@ def plan(
     *,
     only: list[str] | None = None,
     reporter: Reporter | None = None,
+    checks: bool = True,
+    skip_checks: tuple[str, ...] | list[str] = (),
 ) -> Plan:
-    """What `apply` would change, per phase and task. Changes nothing."""
+    """What `apply` would change, per phase and task. Changes nothing.
+
+    With `checks`, the plan carries the whole-set checks (migrate.manifests.lint) of
+    every phase's rendered manifests, reported for `phase` when one is given.
+    """
+    import dataclasses
+
     from migrate.engine.plan import build_plan
     from migrate.project import open_context
 
     ctx = open_context(project_dir, reporter)
-    return build_plan(ctx, [phase] if phase else None, only)
+    the_plan = build_plan(ctx, [phase] if phase else None, only)
+    if not checks:
+        return the_plan
+    from migrate.manifests import lint
+
+    report = lint.check(lint.rendered_set(ctx), skip_checks)
+    return dataclasses.replace(the_plan, lint=report.for_phases([phase] if phase else None))
 
 
 # --- apply ----------------------------------------------------------------------------
@@ -171,6 +194,9 @@ class ApplyResult:
     run: RunResult | None  # None: nothing to do, or not confirmed
     confirmed: bool
     checks: VerifyReport | None = None  # the phase's checks, run after applying
+    # (tasks done, tasks) of the whole phase after applying: with --only, the checks
+    # above are those of some of its tasks only
+    progress: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +205,9 @@ class ApplyResult:
             "confirmed": self.confirmed,
             "tasks": self.run.to_dict()["tasks"] if self.run else [],
             "checks": self.checks.to_dict() if self.checks else None,
+            "phase_progress": (
+                {"done": self.progress[0], "tasks": self.progress[1]} if self.progress else None
+            ),
         }
 
 
@@ -197,13 +226,14 @@ def apply(
     Refuses while phase `phase - 1` is not done, unless `force`.
     """
     from migrate.engine.executor import apply_plan, settle
-    from migrate.engine.plan import build_plan
+    from migrate.engine.plan import build_plan, check_only
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
     from migrate.verify.runner import verify as run_checks
 
     ctx = open_context(project_dir, reporter, journal=True)
-    ctx.roadmap.phase(phase)  # an unknown phase fails before the lock
+    check_only(ctx.roadmap, [ctx.roadmap.phase(phase)], only)  # before the lock, and before
+    # "phase N-1 is not done": an unknown phase or a task of another phase is the mistake
     with ProjectLock(ctx.state_dir, f"apply --phase {phase}"):
         if phase > 1 and not force:
             _require_done(ctx.roadmap.phase(phase - 1), ctx)
@@ -217,7 +247,14 @@ def apply(
         else:
             run = apply_plan(ctx, the_plan)
         checks = run_checks(ctx, [phase], only=only)  # what the apply achieved
-    return ApplyResult(plan=the_plan, run=run, confirmed=True, checks=checks)
+        assert ctx.journal is not None  # opened with journal=True
+        states = ctx.journal.task_states()
+        tasks = ctx.roadmap.phase(phase).tasks
+        done = sum(1 for t in tasks if t.id in states and states[t.id].done)
+        ctx.journal.check_identity()  # the journal this run recorded in is still there
+    return ApplyResult(
+        plan=the_plan, run=run, confirmed=True, checks=checks, progress=(done, len(tasks))
+    )
 
 
 def _require_done(previous: Any, ctx: Any) -> None:
@@ -254,6 +291,8 @@ def rollback(
     assert ctx.journal is not None
     with ProjectLock(ctx.state_dir, "rollback"):
         applied = ctx.journal.applied_phases()
+        if phase is not None and phase not in applied:
+            ctx.roadmap.phase(phase)  # "there is no phase 9", as plan says
         if phase is None:
             if not applied:
                 raise UserError("nothing to roll back: no phase has been applied")
@@ -583,6 +622,7 @@ def bench(
 # --- manifests and infra (issue 5): thin wrappers over migrate.manifests, migrate.infra --
 
 if TYPE_CHECKING:
+    from migrate.manifests.lint import LintReport
     from migrate.manifests.model import PhaseManifests
     from migrate.manifests.validate import ValidationReport
 
@@ -613,6 +653,7 @@ class RenderResult:
     files: list[Path]
     validation: ValidationReport
     diagram: Path | None = None
+    lint: LintReport | None = None  # the whole-set checks (migrate.manifests.lint)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -642,6 +683,7 @@ class RenderResult:
             ],
             "validation": self.validation.to_dict(),
             "diagram": str(self.diagram) if self.diagram else None,
+            "findings": [f.to_dict() for f in self.lint.findings] if self.lint else [],
         }
 
 
@@ -651,22 +693,33 @@ def render(
     *,
     out: Path | None = None,
     diagram: bool = False,
+    minimum_failure_severity: str = "error",
+    skip_checks: tuple[str, ...] | list[str] = (),
 ) -> RenderResult:
     """Render, validate and write the manifests of each phase to `out/phase-N/`.
 
     Needs no cluster and no Pulumi. `out` defaults to `manifests/` in the
-    project; `diagram` also writes `out/architecture.md` (Mermaid).
+    project; `diagram` also writes `out/architecture.md` (Mermaid). After the
+    schemas, the whole-set checks (migrate.manifests.lint) run over every phase
+    (the findings reported are those of `phase` when one is given); findings at
+    `minimum_failure_severity` or above raise `LintFailed` and nothing is written.
     """
+    from migrate.manifests import lint
     from migrate.manifests.diagram import mermaid
     from migrate.manifests.render import render_project, write
     from migrate.manifests.validate import validate
     from migrate.project import open_context
 
     ctx = open_context(project_dir)
-    phases = render_project(ctx, [phase] if phase else None)
+    if phase:
+        ctx.roadmap.phase(phase)  # an unknown phase is an error, as before
+    everything = render_project(ctx)
+    phases = [p for p in everything if not phase or p.phase == phase]
     report = validate(
         [m for p in phases for m in p.manifests], ctx.config.target.kubernetes_version
     )
+    findings = lint.check(everything, skip_checks).for_phases([phase] if phase else None)
+    lint.raise_for(findings, minimum_failure_severity)
     out_dir = out if out is not None else project_dir / DEFAULT_RENDER_DIR
     files = write(phases, out_dir)
     picture = None
@@ -678,7 +731,12 @@ def render(
             encoding="utf-8",
         )
     return RenderResult(
-        out_dir=out_dir, phases=phases, files=files, validation=report, diagram=picture
+        out_dir=out_dir,
+        phases=phases,
+        files=files,
+        validation=report,
+        diagram=picture,
+        lint=findings,
     )
 
 

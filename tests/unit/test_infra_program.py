@@ -99,7 +99,7 @@ def test_phase1_helm_releases_are_pinned(project: Path) -> None:
     mocks = run_program(phase_spec(project, 1))
     releases = by_type(mocks, "kubernetes:helm.sh/v3:Release")
     stack = releases["kube-prometheus-stack"].inputs
-    assert stack["chart"] == "kube-prometheus-stack" and stack["version"] == "65.1.1"
+    assert stack["chart"] == "kube-prometheus-stack" and stack["version"] == "88.5.3"
     assert stack["namespace"] == "monitoring" and stack["createNamespace"] is True
     assert stack["repositoryOpts"]["repo"].startswith("https://")
     assert {"jaeger", "eck-operator", "fluent-bit"} <= set(releases)

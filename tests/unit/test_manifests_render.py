@@ -144,7 +144,7 @@ def test_kafka_topic_for_every_event_its_dead_letters_and_settled_notices(projec
     }
     assert topics == types | {f"{t}.dlq" for t in types} | {"migrate.settled"}
     kafka = _one(phase3, "Kafka", "project-events")
-    assert kafka["apiVersion"] == "kafka.strimzi.io/v1beta2"
+    assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
 
 
 def test_phase3_orchestrator_workers_and_autoscalers(project: Path) -> None:

@@ -41,6 +41,8 @@ class RenderedAction:
         if renderer is None:
             renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
         rendered = renderer.render_task(phase.id, task)
+        # kept for the whole-set checks (migrate.manifests.lint.rendered_set)
+        ctx.__dict__.setdefault("_manifests_rendered", {})[(phase.id, task.id)] = rendered
         tracks: dict[str, Any] = {}
         if task.action == "manifests":
             params = ManifestsParams.model_validate(ctx.expand(task.with_))

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from migrate.cli.common import OutputOption, json_mode, project_dir
+from migrate.cli.common import (
+    BaseImageOption,
+    OutputOption,
+    json_mode,
+    project_dir,
+    use_base_image,
+)
 from migrate.cli.output import Output
 
 if TYPE_CHECKING:
@@ -38,6 +44,7 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Apply even though the previous phase is not done.")
     ] = False,
+    base_image: BaseImageOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Apply a phase: show its plan, ask, then make the changes and journal each."""
@@ -46,6 +53,7 @@ def apply(
     from migrate.cli.plan import print_plan
 
     as_json = json_mode(output)
+    use_base_image(base_image)
 
     def confirm(the_plan: Plan) -> bool:
         if not as_json:
@@ -107,7 +115,8 @@ def _print_checks(result: api.ApplyResult) -> None:
     from migrate.cli.verify import print_checks
 
     if result.checks is not None:
-        print_checks(result.checks, title="Checks of")
+        progress = {result.checks.phases[0].id: result.progress} if result.progress else None
+        print_checks(result.checks, title="Checks of", progress=progress)
 
 
 def rollback(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from migrate.cli.checks import MinimumSeverity, MinimumSeverityOption, SkipCheckOption
 from migrate.cli.common import OutputOption, PhaseOption, json_mode, project_dir
 from migrate.cli.output import Output
 
@@ -25,18 +26,31 @@ def plan(
             "--detailed-exitcode", help="Exit 0 when nothing is pending, 2 when changes are."
         ),
     ] = False,
+    minimum_failure_severity: MinimumSeverityOption = MinimumSeverity.error,
+    skip_check: SkipCheckOption = None,
 ) -> None:
-    """Show what apply would change, per phase and task (changes nothing)."""
+    """Show what apply would change, per phase and task (changes nothing).
+
+    The rendered manifests of every phase are then checked as a set (selectors, ports,
+    autoscalers, quota, runtime contract); findings that reach
+    --minimum-failure-severity make plan exit 1.
+    """
     from migrate import api
 
     as_json = json_mode(output)
-    result = api.plan(project_dir(ctx), phase)
+    result = api.plan(project_dir(ctx), phase, skip_checks=skip_check or [])
     if as_json:
         from migrate.cli.output import print_json
 
         print_json(result.to_dict())
     else:
         print_plan(result)
+        if result.lint is not None:
+            from migrate.cli.checks import print_findings
+
+            print_findings(result.lint)
+    if result.lint is not None and result.lint.fails(minimum_failure_severity.value):
+        raise typer.Exit(1)
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(2)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from migrate.cli.checks import MinimumSeverity, MinimumSeverityOption, SkipCheckOption
 from migrate.cli.common import OutputOption, PhaseOption, json_mode, project_dir, resolve
 from migrate.cli.output import Output
 
@@ -28,19 +29,28 @@ def render(
         ),
     ] = False,
     output: OutputOption = Output.table,
+    minimum_failure_severity: MinimumSeverityOption = MinimumSeverity.error,
+    skip_check: SkipCheckOption = None,
 ) -> None:
     """Render each phase's Kubernetes manifests into DIR/phase-N/ (no cluster needed).
 
     Core objects are validated strictly against target.kubernetes_version and the
     newest Kubernetes the schema library knows; custom resources are listed as not
-    schema-checked. Hand DIR/phase-N/ to `kubectl apply -f` or Argo CD, or let
-    `migrate apply` provision it through Pulumi.
+    schema-checked. Then the objects of every phase are checked as a set (selectors,
+    ports, autoscalers, quota, runtime contract): findings at --minimum-failure-severity
+    fail the render and nothing is written; the others are printed. Hand DIR/phase-N/ to
+    `kubectl apply -f` or Argo CD, or let `migrate apply` provision it through Pulumi.
     """
     from migrate import api
 
     as_json = json_mode(output)
     result = api.render(
-        project_dir(ctx), phase, out=resolve(ctx, out) if out else None, diagram=diagram
+        project_dir(ctx),
+        phase,
+        out=resolve(ctx, out) if out else None,
+        diagram=diagram,
+        minimum_failure_severity=minimum_failure_severity.value,
+        skip_checks=skip_check or [],
     )
     if as_json:
         from migrate.cli.output import print_json
@@ -67,6 +77,14 @@ def print_render(result: RenderResult) -> None:
         f"validated strictly: {len(report.checked)} core objects against Kubernetes "
         f"{' and '.join(report.versions)}"
     )
+    if report.crd_checked:
+        from migrate.manifests.validate import crd_source
+
+        sources = sorted({crd_source(m) for m in report.crd_checked})
+        console.print(
+            f"validated strictly: {len(report.crd_checked)} custom resources against the "
+            f"vendored {', '.join(sources)}"
+        )
     if report.not_checked:
         console.print(
             f"[yellow]not schema-checked[/] ({len(report.not_checked)} custom resources):"
@@ -78,3 +96,7 @@ def print_render(result: RenderResult) -> None:
             )
     if result.diagram:
         console.print(f"diagram: {escape(str(result.diagram))}")
+    if result.lint is not None:
+        from migrate.cli.checks import print_findings
+
+        print_findings(result.lint)

@@ -11,7 +11,8 @@ from migrate.engine.ordering import order_tasks
 
 if TYPE_CHECKING:
     from migrate.engine.context import Context
-    from migrate.roadmap import Phase, Task
+    from migrate.manifests.lint import LintReport
+    from migrate.roadmap import Phase, Roadmap, Task
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class PhasePlan:
 class Plan:
     project: str
     phases: tuple[PhasePlan, ...]
+    lint: LintReport | None = None  # the whole-set checks of the rendered manifests
 
     @property
     def changes(self) -> list[Change]:
@@ -71,12 +73,15 @@ class Plan:
         return {op: counts.get(op, 0) for op in OPS}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "version": 1,
             "project": self.project,
             "phases": [p.to_dict() for p in self.phases],
             "summary": self.summary(),
         }
+        if self.lint is not None:
+            document["findings"] = [f.to_dict() for f in self.lint.findings]
+        return document
 
 
 def plan_task(ctx: Context, phase: Phase, task: Task, done: bool) -> TaskPlan:
@@ -87,25 +92,37 @@ def plan_task(ctx: Context, phase: Phase, task: Task, done: bool) -> TaskPlan:
     return TaskPlan(phase=phase.id, task=task, changes=changes, done=done)
 
 
+def check_only(roadmap: Roadmap, selected: list[Phase], only: list[str] | None) -> None:
+    """Each `--only` task is in the selected phases; one of another phase is named there."""
+    from migrate.errors import RoadmapError
+
+    known = {task.id for phase in selected for task in phase.tasks}
+    numbers = ", ".join(str(p.id) for p in selected)
+    for name in only or []:
+        if name in known:
+            continue
+        elsewhere = [p.id for p, t in roadmap.tasks() if t.id == name]
+        if elsewhere:
+            raise RoadmapError(
+                f"--only {name}: task {name!r} is in phase {elsewhere[0]}, not in phase(s) "
+                f"{numbers}",
+                hint=f"use --phase {elsewhere[0]} --only {name}",
+            )
+        raise RoadmapError(
+            f"--only {name}: no such task in phase(s) {numbers}",
+            hint=f"tasks: {', '.join(sorted(known))}",
+        )
+
+
 def build_plan(
     ctx: Context, phases: list[int] | None = None, only: list[str] | None = None
 ) -> Plan:
     """Plan the given phases (default all), tasks in `needs` order."""
-    from migrate.errors import RoadmapError
-
     done = {}
     if ctx.journal is not None:
         done = {name: state.done for name, state in ctx.journal.task_states().items()}
     selected = [ctx.roadmap.phase(n) for n in phases] if phases else list(ctx.roadmap.phases)
-    if only:
-        known = {task.id for phase in selected for task in phase.tasks}
-        for name in only:
-            if name not in known:
-                raise RoadmapError(
-                    f"--only {name}: no such task in phase(s) "
-                    f"{', '.join(str(p.id) for p in selected)}",
-                    hint=f"tasks: {', '.join(sorted(known))}",
-                )
+    check_only(ctx.roadmap, selected, only)
     phase_plans = []
     for phase in selected:
         tasks = [t for t in order_tasks(phase.tasks) if not only or t.id in only]

@@ -19,22 +19,59 @@ ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 INGRESS_NGINX_REPO = "https://kubernetes.github.io/ingress-nginx"
 STRIMZI_REPO = "https://strimzi.io/charts/"
 KEDA_REPO = "https://kedacore.github.io/charts"
+CERT_MANAGER_REPO = "https://charts.jetstack.io"
 
-#: chart -> pinned version
+#: chart -> pinned version: the newest release (August 2026) that supports Kubernetes 1.30,
+#: the default target.kubernetes_version. KUBERNETES_SUPPORT says which Kubernetes versions
+#: each one supports; a newer release that dropped 1.30 is named in the comment.
 CHART_VERSIONS: dict[str, str] = {
-    "kube-prometheus-stack": "65.1.1",
-    "jaeger": "3.3.1",
-    "eck-operator": "2.14.0",
-    "fluent-bit": "0.47.10",
-    "base": "1.23.2",
-    "cni": "1.23.2",
-    "istiod": "1.23.2",
-    "ingress-nginx": "4.11.3",
-    "strimzi-kafka-operator": "0.43.0",
+    # installs prometheus-operator 0.93.1 (PROMETHEUS_OPERATOR_VERSION) and its CRDs
+    "kube-prometheus-stack": "88.5.3",
+    # the last chart of Jaeger v1 (1.53); 4.x deploys Jaeger v2, whose values and
+    # Services differ (no allInOne, one Service named after the release)
+    "jaeger": "3.4.1",
+    # ECK 3.2: Kubernetes 1.30 - 1.34 (3.3 starts at 1.31, 3.5.0 at 1.32)
+    "eck-operator": "3.2.0",
+    "fluent-bit": "0.58.1",
+    # Istio 1.29: Kubernetes 1.30 - 1.35 (istioctl precheck's minimum is 1.30; 1.30.x
+    # starts at 1.32). base installs the CRDs, at the same tag.
+    "base": "1.29.6",
+    "cni": "1.29.6",
+    "istiod": "1.29.6",
+    # controller 1.14.5: Kubernetes 1.30 - 1.34 (4.15 starts at 1.31). ingress-nginx is
+    # retired upstream (March 2026): ingress.controller "gateway" is the maintained path.
+    "ingress-nginx": "4.14.5",
+    # Strimzi 0.51+ supports Kubernetes 1.30 and newer; 1.0 removed the v1beta2 API:
+    # Kafka, KafkaNodePool and KafkaTopic are kafka.strimzi.io/v1
+    "strimzi-kafka-operator": "1.2.0",
     # the newest KEDA tested with Kubernetes 1.30, the default target.kubernetes_version
     # (KEDA 2.17: 1.30 - 1.32; 2.18 starts at 1.31). The chart's appVersion is the same.
     "keda": "2.17.3",
+    # cert-manager 1.18: Kubernetes 1.29 - 1.33 (1.19 starts at 1.31, 1.21 at 1.33)
+    "cert-manager": "1.18.6",
 }
+
+#: chart -> (oldest, newest) Kubernetes minor version its pinned release supports, from
+#: each project's support matrix (None: no bound stated)
+KUBERNETES_SUPPORT: dict[str, tuple[str | None, str | None]] = {
+    "kube-prometheus-stack": ("1.25", None),  # Chart.yaml kubeVersion
+    "jaeger": ("1.21", None),  # Chart.yaml kubeVersion
+    "eck-operator": ("1.30", "1.34"),
+    "fluent-bit": (None, None),  # a DaemonSet of core objects; no kubeVersion
+    "base": ("1.30", "1.35"),
+    "cni": ("1.30", "1.35"),
+    "istiod": ("1.30", "1.35"),
+    "ingress-nginx": ("1.30", "1.34"),
+    "strimzi-kafka-operator": ("1.30", None),
+    "keda": ("1.30", "1.32"),
+    "cert-manager": ("1.29", "1.33"),
+}
+
+#: the prometheus-operator that the pinned kube-prometheus-stack installs (its appVersion)
+PROMETHEUS_OPERATOR_VERSION = "0.93.1"
+#: the Gateway API CRDs (standard channel) of Gateway and HTTPRoute: the release the pinned
+#: Istio is built against (istio's go.mod at 1.29.6); installed with the cluster, not by a chart
+GATEWAY_API_VERSION = "1.4.1"
 
 #: where fluent-bit finds the CA of ECK's Elasticsearch (tls.verify On)
 ES_CA_DIR = "/fluent-bit/es-ca"
@@ -67,7 +104,7 @@ def install_options(release: str) -> dict[str, Any]:
 KEDA_APP_VERSION = "2.17.3"
 KEDA_NAMESPACE = "keda"
 
-#: The Jaeger chart (3.3.1) with `allInOne.enabled` runs one all-in-one pod whose
+#: The Jaeger chart (3.4.1) with `allInOne.enabled` runs one all-in-one pod whose
 #: Deployment sets COLLECTOR_OTLP_ENABLED=true, and a Service `<fullname>-collector`
 #: with port 4318 (`otlp-http`, OTLP over HTTP) and 4317 (`otlp-grpc`); fullname is the
 #: release name when it contains the chart name (templates/_helpers.tpl, jaeger.fullname).
@@ -85,6 +122,52 @@ def jaeger_otlp_endpoint(monitoring_namespace: str) -> str:
     """Where the workloads send traces: the rendered Jaeger collector, OTLP over HTTP."""
     service = jaeger_collector_service()
     return f"http://{service}.{monitoring_namespace}.svc:{JAEGER_OTLP_HTTP_PORT}"
+
+
+#: the all-in-one pod's OTLP over gRPC port on the same collector Service (`otlp-grpc`)
+JAEGER_OTLP_GRPC_PORT = 4317
+
+
+def jaeger_otlp_grpc_host(monitoring_namespace: str) -> str:
+    """The collector's fully qualified name, for Istio's OpenTelemetry tracing provider."""
+    return f"{jaeger_collector_service()}.{monitoring_namespace}.svc.cluster.local"
+
+
+def _istiod_values(monitoring: str) -> dict[str, Any]:
+    """istiod: traffic capture by the CNI plugin, an OpenTelemetry tracer, sized sidecars.
+
+    `meshConfig.enableTracing` alone names no tracer and does nothing. Istio sends spans
+    to an `extensionProviders` entry that a `Telemetry` resource enables
+    (k8s/istio.yaml.j2); this one is the Jaeger collector phase 1 renders, OTLP over
+    gRPC (istio.io/latest/docs/tasks/observability/distributed-tracing/opentelemetry/).
+    `global.proxy.resources` replaces Istio's default sidecar limit of 2 CPU / 1 GiB
+    (manifests/charts/istio-control/istio-discovery/values.yaml) with what the quota
+    counts (manifests/sizing.py); the plugin pods also say so in annotations.
+    """
+    from migrate.manifests.sizing import SIDECAR
+
+    return {
+        "pilot": {"cni": {"enabled": True}},
+        "meshConfig": {
+            # Prometheus (no sidecar) scrapes the merged app + Envoy metrics on the
+            # agent's port 15020, outside mutual TLS (Istio's default, said explicitly)
+            "enablePrometheusMerge": True,
+            "extensionProviders": [
+                {
+                    "name": ISTIO_TRACING_PROVIDER,
+                    "opentelemetry": {
+                        "service": jaeger_otlp_grpc_host(monitoring),
+                        "port": JAEGER_OTLP_GRPC_PORT,
+                    },
+                }
+            ],
+        },
+        "global": {"proxy": {"resources": SIDECAR.to_k8s()}},
+    }
+
+
+#: the name of that provider, which the Telemetry resource refers to
+ISTIO_TRACING_PROVIDER = "otel"
 
 
 def _release(
@@ -215,10 +298,12 @@ def releases_for(component: str, options: Options, variables: dict[str, Any]) ->
                 ISTIO_REPO,
                 "istio-system",
                 component,
-                {"pilot": {"cni": {"enabled": True}}, "meshConfig": {"enableTracing": True}},
+                _istiod_values(monitoring),
             ),
         ]
     if component == "ingress-nginx":
+        if variables["target"]["ingress"].get("controller") == "gateway":
+            return []  # the Gateway API controller is the cluster's (docs/manifests.md)
         return [
             _release(
                 "ingress-nginx",
@@ -266,7 +351,17 @@ def releases_for(component: str, options: Options, variables: dict[str, Any]) ->
                 STRIMZI_REPO,
                 "strimzi",
                 component,
-                {"watchNamespaces": [namespace]},
+                {
+                    "watchNamespaces": [namespace],
+                    # the namespace enforces Pod Security `restricted`; Strimzi's default
+                    # (baseline) provider sets no container securityContext, its
+                    # `restricted` one does (api/.../RestrictedPodSecurityProvider.java;
+                    # documentation/modules/configuring/con-config-security-providers.adoc).
+                    # The chart passes `extraEnvs` to the operator (values.yaml at 1.2.0)
+                    "extraEnvs": [
+                        {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"}
+                    ],
+                },
             )
         ]
     return []

@@ -23,10 +23,11 @@ from migrate.manifests.components import (
     roadmap_options,
     task_components,
 )
-from migrate.manifests.helm import releases_for
+from migrate.manifests.helm import ISTIO_TRACING_PROVIDER, releases_for
 from migrate.manifests.images import orchestrator_image, plugin_image
 from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests, TaskManifests
 from migrate.manifests.naming import plugin_label
+from migrate.manifests.sizing import resource_quota, sidecar_annotations, template_sizes
 from migrate.runtime.bus.base import SETTLED
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class Names:
         return f"{self.project}-plugins"
 
     @property
+    def tls_secret(self) -> str:
+        """Where cert-manager writes the host's certificate unless target.ingress names one."""
+        return f"{self.project}-tls"
+
+    @property
     def kafka_bootstrap(self) -> str:
         """The plain listener of the Strimzi cluster's bootstrap Service."""
         return f"{self.kafka}-kafka-bootstrap.{self.namespace}.svc:9092"
@@ -103,6 +109,7 @@ class Names:
             "queue_url": f"redis://{self.redis_address(self.queue)}/0",
             "analytics": self.analytics,
             "ingress": self.ingress,
+            "tls_secret": self.tls_secret,
         }
 
 
@@ -123,7 +130,29 @@ class Renderer:
                 hint="add `kafka` to a manifests task's components (the default roadmap's "
                 "event-driven-communication), or give the workers `queue: redis`",
             )
+        self._check_ingress(options)
         return options
+
+    def _check_ingress(self, options: Options) -> None:
+        """A host is served over TLS: a named Secret, or one cert-manager issues. (No host
+        at all is the whole-set check `ingress-tls-host`'s warning.)"""
+        ingress = self.ctx.config.target.ingress
+        if not options.has("ingress-nginx"):
+            return
+        if ingress.host and not (ingress.tls_secret or ingress.cluster_issuer):
+            raise ManifestError(
+                f"migrate.yaml: target.ingress.host is {ingress.host!r} but no certificate "
+                "is named for it",
+                hint="set target.ingress.cluster_issuer (a cert-manager ClusterIssuer) or "
+                "target.ingress.tls_secret (a kubernetes.io/tls Secret in the namespace)",
+            )
+
+    @cached_property
+    def quota(self) -> dict[str, Any]:
+        """The ResourceQuota's `spec.hard`, summed from what the roadmap renders."""
+        ingress = self.ctx.config.target.ingress
+        gateway = self.options.has("ingress-nginx") and ingress.controller == "gateway"
+        return resource_quota(self.options, self._plugin_facts, gateway_in_namespace=gateway)
 
     @cached_property
     def current_tracks(self) -> dict[str, dict[str, Any]]:
@@ -255,6 +284,10 @@ class Renderer:
                 topics=self.topics,
                 event_graph=self.event_graph,
                 orchestrator_image=self._orchestrator_image(),
+                quota=self.quota,
+                sizes=template_sizes(),
+                sidecar_annotations=sidecar_annotations() if self.options.has("istio") else {},
+                tracing_provider=ISTIO_TRACING_PROVIDER,
             )
             component = next(c for c in components if template in TEMPLATES[c])
             manifests.extend(self._parse(text, template, phase, task.id, component))

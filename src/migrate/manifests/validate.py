@@ -3,16 +3,17 @@
 Objects of the core Kubernetes API groups are checked against the JSON
 schemas of `target.kubernetes_version` and of the newest version the
 library knows, in strict mode (an unknown field is an error, as it is for
-`kubectl apply --validate=strict`). Custom resources whose CRD is vendored
-under manifests/crds/ (KEDA's ScaledObject, at the version of the pinned
-chart) are checked against that CRD's schema, offline and as strictly (an
-unknown field is an error, as the API server's strict field validation
-makes it). The other custom resources (Istio, Strimzi, ECK, the Prometheus
-operator) are listed as "not schema-checked" instead of passing silently.
+`kubectl apply --validate=strict`). Custom resources (KEDA, Strimzi, Istio,
+ECK, prometheus-operator, cert-manager, Gateway API) are checked against
+their upstream CRD, vendored under manifests/crds/ at the version of the
+pinned chart, offline and as strictly (an unknown field is an error, as the
+API server's strict field validation makes it; CEL rules, x-kubernetes-validations,
+are not evaluated). A custom resource with no vendored CRD is listed as
+"not schema-checked" instead of passing silently.
 
-Then the set: facts about pairs of objects that no schema sees. A
-Deployment has one autoscaler (an HPA or a ScaledObject, never both), and a
-Kafka-scaled worker gets no more replicas than the partitions it reads.
+Facts about pairs of objects that no schema sees (one autoscaler per
+Deployment, a Kafka-scaled worker's maximum against its partitions, selectors,
+ports, quotas) are the whole-set checks of migrate.manifests.lint.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
+from migrate import install_hint
 from migrate.errors import UserError
 from migrate.manifests.model import Manifest
 
@@ -47,7 +49,7 @@ CORE_GROUPS = frozenset(
         "storage.k8s.io",
     }
 )
-INSTALL_HINT = "install the validation and Pulumi libraries: pip install 'migrate[k8s]'"
+INSTALL_HINT = f"install the validation and Pulumi libraries: {install_hint('k8s')}"
 
 
 class VendoredCRD(NamedTuple):
@@ -56,9 +58,53 @@ class VendoredCRD(NamedTuple):
 
 
 #: (group, kind) -> its CRD, vendored at the version of the chart that installs it
-#: (manifests/helm.py; refresh with scripts/refresh-crds)
+#: (source: a key of manifests.crds.UPSTREAMS; refresh with scripts/refresh-crds)
 VENDORED_CRDS: dict[tuple[str, str], VendoredCRD] = {
     ("keda.sh", "ScaledObject"): VendoredCRD("crds/keda/keda.sh_scaledobjects.yaml", "KEDA"),
+    **{
+        ("kafka.strimzi.io", kind): VendoredCRD(f"crds/strimzi/{file}", "Strimzi")
+        for kind, file in (
+            ("Kafka", "040-Crd-kafka.yaml"),
+            ("KafkaTopic", "043-Crd-kafkatopic.yaml"),
+            ("KafkaNodePool", "045-Crd-kafkanodepool.yaml"),
+        )
+    },
+    **{
+        (f"{crd.split('.', 1)[1]}", kind): VendoredCRD(f"crds/istio/{crd}.yaml", "Istio")
+        for kind, crd in (
+            ("AuthorizationPolicy", "authorizationpolicies.security.istio.io"),
+            ("DestinationRule", "destinationrules.networking.istio.io"),
+            ("PeerAuthentication", "peerauthentications.security.istio.io"),
+            ("RequestAuthentication", "requestauthentications.security.istio.io"),
+            ("Telemetry", "telemetries.telemetry.istio.io"),
+            ("VirtualService", "virtualservices.networking.istio.io"),
+        )
+    },
+    ("elasticsearch.k8s.elastic.co", "Elasticsearch"): VendoredCRD(
+        "crds/eck/elasticsearches.elasticsearch.k8s.elastic.co.yaml", "ECK"
+    ),
+    ("kibana.k8s.elastic.co", "Kibana"): VendoredCRD(
+        "crds/eck/kibanas.kibana.k8s.elastic.co.yaml", "ECK"
+    ),
+    **{
+        ("monitoring.coreos.com", kind): VendoredCRD(
+            f"crds/prometheus-operator/{file}", "prometheus-operator"
+        )
+        for kind, file in (
+            ("PodMonitor", "crd-podmonitors.yaml"),
+            ("PrometheusRule", "crd-prometheusrules.yaml"),
+            ("ServiceMonitor", "crd-servicemonitors.yaml"),
+        )
+    },
+    ("cert-manager.io", "Certificate"): VendoredCRD(
+        "crds/cert-manager/crd-certificates.yaml", "cert-manager"
+    ),
+    **{
+        ("gateway.networking.k8s.io", kind): VendoredCRD(
+            f"crds/gateway-api/gateway.networking.k8s.io_{plural}.yaml", "Gateway API"
+        )
+        for kind, plural in (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))
+    },
 }
 
 
@@ -104,12 +150,11 @@ def has_vendored_crd(manifest: Manifest) -> bool:
 
 
 def crd_source(manifest: Manifest) -> str:
-    """`KEDA 2.17.3 CRD`: which vendored schema checks the object."""
-    from migrate.manifests.helm import KEDA_APP_VERSION
+    """`Strimzi 1.2.0 CRD`: which vendored schema checks the object."""
+    from migrate.manifests.crds import UPSTREAMS
 
-    vendored = VENDORED_CRDS[(manifest.group, manifest.kind)]
-    version = KEDA_APP_VERSION if vendored.source == "KEDA" else ""
-    return f"{vendored.source} {version} CRD".replace("  ", " ")
+    source = VENDORED_CRDS[(manifest.group, manifest.kind)].source
+    return f"{source} {UPSTREAMS[source].version} CRD"
 
 
 def _library() -> Any:
@@ -183,16 +228,32 @@ def _crd_validator(group: str, kind: str, version: str) -> Any:
     import jsonschema
     import yaml
 
+    from migrate.manifests.crds import UPSTREAMS
+
     vendored = VENDORED_CRDS[(group, kind)]
     text = files("migrate.manifests").joinpath(vendored.file).read_text(encoding="utf-8")
     crd = yaml.safe_load(text)
     served = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served")}
     if version not in served:
         return (
-            f"{group}/{version} is not a version the vendored {vendored.source} CRD serves "
-            f"(it serves {', '.join(f'{group}/{v}' for v in sorted(served))})"
+            f"{group}/{version} is not a version the vendored {vendored.source} "
+            f"{UPSTREAMS[vendored.source].version} CRD serves (it serves "
+            f"{', '.join(f'{group}/{v}' for v in sorted(served))}): change the apiVersion"
         )
     schema = _strict(served[version]["schema"]["openAPIV3Schema"])
+    # the API server checks apiVersion, kind and metadata itself; many CRDs (Istio's)
+    # leave them out of their schema, which strictness would then refuse
+    schema.setdefault("properties", {}).update(
+        {
+            key: value
+            for key, value in (
+                ("apiVersion", {"type": "string"}),
+                ("kind", {"type": "string"}),
+                ("metadata", {"type": "object"}),
+            )
+            if key not in schema["properties"]
+        }
+    )
     return jsonschema.Draft7Validator(schema)
 
 
@@ -207,62 +268,11 @@ def _crd_errors(manifest: Manifest) -> list[str]:
     ]
 
 
-def _autoscaling_errors(manifests: list[Manifest]) -> list[str]:
-    """What the set must hold: one autoscaler per Deployment; for a ScaledObject with
-    kafka triggers, when KafkaTopics are in the set, a KafkaTopic for each topic it
-    reads and maxReplicaCount <= their partitions (one consumer per partition)."""
-    errors: list[str] = []
-    owners: dict[tuple[str | None, str], Manifest] = {}
-    partitions: dict[tuple[str | None, str], int] = {}
-    for m in manifests:
-        if m.kind == "KafkaTopic" and m.group == "kafka.strimzi.io":
-            spec = m.obj.get("spec", {})
-            topic = str(spec.get("topicName") or m.name)
-            partitions[(m.namespace, topic)] = int(spec.get("partitions", 1))
-    for m in manifests:
-        if m.kind not in ("HorizontalPodAutoscaler", "ScaledObject"):
-            continue
-        spec = m.obj.get("spec", {})
-        target = spec.get("scaleTargetRef", {})
-        key = (m.namespace, str(target.get("name")))
-        if target.get("kind", "Deployment") == "Deployment":
-            other = owners.setdefault(key, m)
-            if other is not m:
-                errors.append(
-                    f"phase-{m.phase}/{m.filename}: {m.ref} and {other.ref} both scale "
-                    f"Deployment {key[1]}; a Deployment takes one autoscaler"
-                )
-        if m.kind != "ScaledObject":
-            continue
-        topics = [
-            str(t.get("metadata", {}).get("topic"))
-            for t in spec.get("triggers", [])
-            if t.get("type") == "kafka"
-        ]
-        known = [partitions[(m.namespace, t)] for t in topics if (m.namespace, t) in partitions]
-        missing = [t for t in topics if (m.namespace, t) not in partitions]
-        if partitions and missing:
-            errors.append(
-                f"phase-{m.phase}/{m.filename}: {m.ref}: no KafkaTopic creates "
-                f"{', '.join(missing)} (the cluster does not create topics on use); add the "
-                "type to the kafka task's `topics`, or leave it `from-plugin-events`"
-            )
-        elif topics and not missing:
-            most = spec.get("maxReplicaCount", 100)  # KEDA's default
-            if isinstance(most, int) and most > sum(known):
-                errors.append(
-                    f"phase-{m.phase}/{m.filename}: {m.ref}: maxReplicaCount {most} exceeds the "
-                    f"{sum(known)} partition(s) of {', '.join(topics)}: the extra consumers "
-                    "would sit idle"
-                )
-    return errors
-
-
 def validate(
     manifests: Iterable[Manifest], kubernetes_version: str, *, required: bool = True
 ) -> ValidationReport:
-    """Check every core object, and every custom resource whose CRD is vendored, then
-    the set (`_autoscaling_errors`); raise `ValidationFailed` naming each failure.
+    """Check every core object, and every custom resource whose CRD is vendored; raise
+    `ValidationFailed` naming each failure (the set: migrate.manifests.lint).
 
     Without the library, `required=False` (what `plan` asks for) checks nothing and
     says so in `skipped` instead of failing.
@@ -295,19 +305,10 @@ def validate(
                     f"phase-{manifest.phase}/{manifest.filename}: {manifest.ref} "
                     f"(Kubernetes {version}): {error}"
                 )
-    schema_errors = len(failures)
-    failures.extend(_autoscaling_errors(manifests))
     if failures:
         shown = failures[:20]
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
-        kinds = " and ".join(
-            f"{n} {what}"
-            for n, what in (
-                (schema_errors, "schema error(s)"),
-                (len(failures) - schema_errors, "autoscaling error(s)"),
-            )
-            if n
-        )
+        kinds = f"{len(failures)} schema error(s)"
         raise ValidationFailed(
             f"{kinds} in the rendered manifests:\n  " + "\n  ".join(shown) + more,
             hint="fix the template that renders the object (the project's templates/k8s "

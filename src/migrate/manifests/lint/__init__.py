@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from migrate.errors import UserError
 
 if TYPE_CHECKING:
+    from migrate.engine.context import Context
     from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
 
 Severity = Literal["error", "warning"]
@@ -59,7 +60,7 @@ class Finding:
 
     def line(self) -> str:
         cite = f" [{self.source}]" if self.source else ""
-        where = f"{self.severity}: {self.file}: {self.object}"
+        where = f"{self.severity} [{self.rule}]: {self.file}: {self.object}"
         return f"{where}: {self.message} (fix: {self.fix}){cite}"
 
 
@@ -140,6 +141,19 @@ class SetModel:
             )
         return result
 
+    def pods(self, namespace: str | None, selector: dict[str, Any] | None) -> list[Workload]:
+        """The rendered workloads of `namespace` whose pods `selector` matches."""
+        return [
+            w
+            for w in self.workloads
+            if w.manifest.namespace == namespace and selects(selector, w.labels)
+        ]
+
+    def outside(self, namespace: str | None) -> bool:
+        """Whether `namespace` holds what a Helm release makes (charts' pods and Services
+        are not in the rendered set, so facts about them cannot be checked here)."""
+        return any(r.namespace == namespace for r in self.releases)
+
     def namespace_labels(self, namespace: str | None) -> dict[str, str]:
         found = self.find("Namespace", None, namespace or "")
         return dict(found.obj.get("metadata", {}).get("labels") or {}) if found else {}
@@ -198,11 +212,27 @@ class LintReport:
 
     def fails(self, minimum: str = "error") -> bool:
         """Whether the findings fail the run at `--minimum-failure-severity minimum`."""
+        if minimum not in SEVERITIES:
+            raise UserError(
+                f"--minimum-failure-severity {minimum}: not one of {', '.join(SEVERITIES)}"
+            )
         if minimum == "none":
             return False
         if minimum == "warning":
             return bool(self.findings)
         return bool(self.errors)
+
+    def for_phases(self, phases: Iterable[int] | None) -> LintReport:
+        """Only the findings whose file is in one of `phases` (all when None): `--phase`
+        reports what is wrong in that phase, judged against the whole set."""
+        if not phases:
+            return self
+        prefixes = tuple(f"phase-{p}/" for p in phases)
+        return LintReport(
+            findings=[f for f in self.findings if f.file.startswith(prefixes)],
+            rules=self.rules,
+            skipped=self.skipped,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +271,29 @@ def check(phases: Iterable[PhaseManifests], skip: Iterable[str] = ()) -> LintRep
     return LintReport(findings=findings, rules=ran, skipped=skip)
 
 
+def rendered_set(ctx: Context) -> list[PhaseManifests]:
+    """Every phase's `manifests` and `infra` tasks, rendered once per context: the
+    renderer and the tasks `plan` already rendered (migrate.actions.manifests) are reused."""
+    from migrate.manifests.model import PhaseManifests
+    from migrate.manifests.render import RENDERED_ACTIONS, Renderer
+
+    renderer = ctx.__dict__.get("_manifests_renderer")
+    if renderer is None:
+        renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
+    done = ctx.__dict__.setdefault("_manifests_rendered", {})
+    result = []
+    for phase in ctx.roadmap.phases:
+        tasks = []
+        for task in phase.tasks:
+            if task.action not in RENDERED_ACTIONS:
+                continue
+            if (phase.id, task.id) not in done:
+                done[(phase.id, task.id)] = renderer.render_task(phase.id, task)
+            tasks.append(done[(phase.id, task.id)])
+        result.append(PhaseManifests(phase=phase.id, tasks=tuple(tasks)))
+    return result
+
+
 def raise_for(report: LintReport, minimum: str = "error") -> None:
     """Raise `LintFailed` listing the findings when they fail at `minimum`."""
     if not report.fails(minimum):
@@ -254,6 +307,80 @@ def raise_for(report: LintReport, minimum: str = "error") -> None:
         "`--skip-check RULE` leaves a rule out, `--minimum-failure-severity none` reports "
         "without failing",
     )
+
+
+def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Whether a selector matches `labels`: a LabelSelector (`matchLabels`,
+    `matchExpressions`) or a plain map (a Service's selector). An empty selector
+    matches everything, as the API server reads it."""
+    if not selector:
+        return True
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        plain = dict(selector.get("matchLabels") or {})
+        expressions = selector.get("matchExpressions") or []
+    else:
+        plain, expressions = dict(selector), []
+    if any(labels.get(str(k)) != str(v) for k, v in plain.items()):
+        return False
+    for expression in expressions:
+        key, operator = str(expression.get("key")), expression.get("operator")
+        values = [str(v) for v in expression.get("values") or []]
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def selector_text(selector: dict[str, Any] | None) -> str:
+    """`a=b,c in (d)`: a selector as kubectl prints it, for messages."""
+    if not selector:
+        return "(everything)"
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        plain = dict(selector.get("matchLabels") or {})
+        expressions = selector.get("matchExpressions") or []
+    else:
+        plain, expressions = dict(selector), []
+    parts = [f"{k}={v}" for k, v in sorted(plain.items())]
+    for e in expressions:
+        values = ",".join(str(v) for v in e.get("values") or [])
+        parts.append(f"{e.get('key')} {e.get('operator')} ({values})".replace(" ()", ""))
+    return ",".join(parts)
+
+
+#: pod labels the operators put on the pods they make: a selector on one of these
+#: selects pods that are not in the rendered set (Strimzi: `strimzi.io/cluster`,
+#: `strimzi.io/name`; ECK: `elasticsearch.k8s.elastic.co/cluster-name`,
+#: `kibana.k8s.elastic.co/name`, `common.k8s.elastic.co/type`)
+OPERATOR_POD_LABELS = (
+    "strimzi.io/cluster",
+    "strimzi.io/name",
+    "strimzi.io/kind",
+    "strimzi.io/pool-name",
+    "elasticsearch.k8s.elastic.co/cluster-name",
+    "elasticsearch.k8s.elastic.co/statefulset-name",
+    "kibana.k8s.elastic.co/name",
+    "common.k8s.elastic.co/type",
+    # a Gateway API controller deploys the Gateway's proxy pods itself (Istio's automated
+    # deployment labels them with the Gateway's name: GEP-1762, "In-Cluster Gateway
+    # Deployments")
+    "gateway.networking.k8s.io/gateway-name",
+)
+
+
+def operator_selector(selector: dict[str, Any] | None) -> bool:
+    """Whether the selector names pods an operator makes (see OPERATOR_POD_LABELS)."""
+    if not selector:
+        return False
+    keys = set(selector.get("matchLabels") or {}) if "matchLabels" in selector else set()
+    keys |= {str(e.get("key")) for e in selector.get("matchExpressions") or []}
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        keys = set(selector)
+    return bool(keys & set(OPERATOR_POD_LABELS))
 
 
 def iter_containers(pod: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
