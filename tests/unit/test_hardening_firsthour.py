@@ -29,14 +29,18 @@ def test_init_with_data_and_no_plugins_warns_and_renders_no_ingress(tmp_path: Pa
     assert init.exit_code == 0, init.output
     assert "warning: no plugins in" in init.stderr and "only the data is migrated" in init.stderr
     out = tmp_path / "out"
-    render = run(
-        "-C", str(project), "render", "--phase", "2", "--out", str(out),
-        "--minimum-failure-severity", "none",
-    )  # fmt: skip
+    render = run("-C", str(project), "render", "--out", str(out))
     assert render.exit_code == 0, render.output
     assert "paths" not in render.output and "internal error" not in render.output
     rendered = sorted(p.name for p in (out / "phase-2").iterdir())
     assert rendered and not [name for name in rendered if name.startswith("ingress")], rendered
+    # nothing routes to plugins or to a queue that is not there: the set holds together
+    everything = [p.name for p in out.glob("phase-*/*.yaml")]
+    assert "networkpolicy-allow-ingress-controller-to-plugins.yaml" not in everything
+    assert "networkpolicy-allow-queue.yaml" not in everything
+    plan = run("-C", str(project), "plan")
+    assert plan.exit_code == 0, plan.output
+    assert "0 error(s)" in plan.stdout
 
 
 def test_init_json_carries_the_warnings(tmp_path: Path) -> None:

@@ -318,6 +318,33 @@ def test_only_idempotent_routes_are_retried(project: Path) -> None:
         assert catch_all and all(r["retries"] == {"attempts": 0} for r in catch_all)
 
 
+@pytest.mark.parametrize(
+    "ingress",
+    [
+        {"host": "agents.example.com", "tls_secret": "agents-tls"},
+        {
+            "controller": "gateway",
+            "class_name": "istio",
+            "host": "agents.example.com",
+            "cluster_issuer": "letsencrypt",
+            "jwt": {"issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/k"},
+        },
+    ],
+    ids=["nginx-tls", "gateway-jwt"],
+)
+def test_every_entry_point_variant_passes_the_whole_set_checks(
+    project: Path, ingress: dict[str, Any]
+) -> None:
+    """The variants the config offers hold together as a set too, not only the default
+    (the Gateway's proxy pods are made by its controller, not rendered)."""
+    from migrate.manifests import lint
+
+    _ingress_config(project, **ingress)
+    report = lint.check(render_project(open_context(project)))
+    assert [f.line() for f in report.errors] == []
+    assert "ingress-tls-host" not in {f.rule for f in report.warnings}  # a host, with TLS
+
+
 def test_gateway_api_instead_of_ingress_nginx(project: Path) -> None:
     _ingress_config(
         project,
