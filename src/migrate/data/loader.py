@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import tables
-from migrate.data.copying import copy_rejects, store_file
+from migrate.data.copying import Refused, copy_rejects, store_file
 from migrate.data.records import Reject
 from migrate.errors import UserError
 from migrate.names import table_name
@@ -136,6 +136,7 @@ class _Job:
     table: str
     file: DataFile
     sha256: str
+    fresh: bool = False  # its table was created by this load and never held the file
 
 
 def load(
@@ -149,46 +150,79 @@ def load(
     reporter = reporter or NullReporter()
     with db.connect(autocommit=True) as conn:
         tables.try_lock(conn, schema)  # held until this connection closes
-        created_schema = tables.ensure_bookkeeping(conn, schema)
-        loaded = tables.loaded_files(conn, schema)
-        results: dict[str, DatasetResult] = {}
-        jobs: list[_Job] = []
-        for dataset in datasets:
-            table = table_name(dataset.name)
-            result = DatasetResult(dataset.name, table, files=len(dataset.files))
-            result.created = tables.ensure_table(conn, schema, table, dataset.name)
-            results[dataset.name] = result
-            current = {f.relative for f in dataset.files}
-            result.stale_files = sorted(
-                s
-                for s, row in loaded.items()
-                if row["dataset"] == dataset.name and s not in current
+        try:
+            return _load(db, conn, schema, datasets, reporter, workers)
+        finally:
+            with contextlib.suppress(Exception):  # closing the connection releases it too
+                tables.unlock(conn, schema)
+
+
+def _load(
+    db: Database,
+    conn: psycopg.Connection[Any],
+    schema: str,
+    datasets: Sequence[Dataset],
+    reporter: Reporter,
+    workers: int,
+) -> LoadResult:
+    created_schema = tables.ensure_bookkeeping(conn, schema)
+    loaded = tables.loaded_files(conn, schema)
+    results: dict[str, DatasetResult] = {}
+    jobs: list[_Job] = []
+    for dataset in datasets:
+        table = table_name(dataset.name)
+        result = DatasetResult(dataset.name, table, files=len(dataset.files))
+        result.created = tables.ensure_table(conn, schema, table, dataset.name)
+        if not result.created and tables.ensure_primary_key(conn, schema, table):
+            # a first load was cut short: the index makes each file's DELETE cheap
+            reporter.info(f"indexed {schema}.{table} on (_source, _record)")
+        results[dataset.name] = result
+        current = {f.relative for f in dataset.files}
+        result.stale_files = sorted(
+            s for s, row in loaded.items() if row["dataset"] == dataset.name and s not in current
+        )
+        for data_file in dataset.files:
+            digest = sha256_file(data_file.path)
+            row = loaded.get(data_file.relative)
+            if row is not None and row["sha256"] == digest and row["table_name"] == table:
+                result.skipped_files += 1
+                result.records += int(row["records"]) + int(row["rejected"])
+            else:
+                fresh = result.created and row is None
+                jobs.append(_Job(dataset, table, data_file, digest, fresh))
+    for result in results.values():
+        if result.stale_files:
+            reporter.warn(
+                f"dataset {result.dataset}: {len(result.stale_files)} file(s) loaded before "
+                f"are gone from the source; their rows are kept ({result.stale_files[0]}, ...)"
             )
-            for data_file in dataset.files:
-                digest = sha256_file(data_file.path)
-                row = loaded.get(data_file.relative)
-                if row is not None and row["sha256"] == digest and row["table_name"] == table:
-                    result.skipped_files += 1
-                    result.records += int(row["records"]) + int(row["rejected"])
-                else:
-                    jobs.append(_Job(dataset, table, data_file, digest))
-        for result in results.values():
-            if result.stale_files:
-                reporter.warn(
-                    f"dataset {result.dataset}: {len(result.stale_files)} file(s) loaded before "
-                    f"are gone from the source; their rows are kept ({result.stale_files[0]}, ...)"
-                )
-        total = sum(job.file.size for job in jobs)
-        reporter.start("data:load", f"loading {len(jobs)} file(s)", total, unit="bytes")
+    total = sum(job.file.size for job in jobs)
+    reporter.start("data:load", f"loading {len(jobs)} file(s)", total, unit="bytes")
+    try:
         rolled_back = _run(db, schema, jobs, results, reporter, workers)
-        if rolled_back is not None:
-            partial = LoadResult(str(db.url), schema, created_schema, list(results.values()))
-            raise LoadInterrupted(partial, rolled_back)
-        reporter.done("data:load")
-        for result in results.values():
-            if tables.ensure_primary_key(conn, schema, result.table):
-                reporter.info(f"indexed {schema}.{result.table} on (_source, _record)")
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that stopped the load matters more
+            _flush(conn)
+        raise
+    _flush(conn)
+    if rolled_back is not None:
+        partial = LoadResult(str(db.url), schema, created_schema, list(results.values()))
+        raise LoadInterrupted(partial, rolled_back)
+    reporter.done("data:load")
+    for result in results.values():
+        if tables.ensure_primary_key(conn, schema, result.table):
+            reporter.info(f"indexed {schema}.{result.table} on (_source, _record)")
     return LoadResult(str(db.url), schema, created_schema, list(results.values()))
+
+
+def _flush(conn: psycopg.Connection[Any]) -> None:
+    """Wait until the files' commits are on disk. The workers commit without waiting
+    (synchronous_commit off: one disk flush per file would make many small files slow);
+    a transaction that takes an ID commits with the session's own setting, which flushes
+    every commit before it. Until then a crash of the server can lose the last files,
+    each with its `_migrate_files` row, so the next load loads them again."""
+    with conn.transaction():
+        conn.execute("SELECT txid_current()")
 
 
 class LoadInterrupted(KeyboardInterrupt):
@@ -228,6 +262,7 @@ def _run(
     def connection() -> psycopg.Connection[Any]:
         if not hasattr(local, "conn"):
             local.conn = db.connect(autocommit=True)  # load_file opens its transactions
+            local.conn.execute("SET synchronous_commit = off")  # `_flush` waits at the end
             with guard:
                 connections.append(local.conn)
         conn: psycopg.Connection[Any] = local.conn
@@ -239,7 +274,14 @@ def _run(
         started = time.monotonic()
         try:
             rows, rejects = load_file(
-                connection(), schema, job.table, job.dataset.name, job.file, job.sha256, stop
+                connection(),
+                schema,
+                job.table,
+                job.dataset.name,
+                job.file,
+                job.sha256,
+                stop,
+                fresh=job.fresh,
             )
         except BaseException:
             if stop.is_set():
@@ -285,20 +327,39 @@ def load_file(
     data_file: DataFile,
     sha256: str,
     stop: threading.Event | None = None,
+    *,
+    fresh: bool = False,
 ) -> tuple[int, list[Reject]]:
     """Replace one file's rows in one transaction. A record the database refuses
-    becomes a reject (`store_file`); `stop` set rolls the file back (Stopped)."""
+    becomes a reject (`store_file`); `stop` set rolls the file back (Stopped).
+    `fresh`: the table holds no row of this file (it was created by this load, and
+    `_migrate_files` does not know the file), so there is nothing to delete; the table
+    has no index yet, and the DELETE would read all of it, once per file."""
     target = tables.ident(schema, table)
-    with conn.transaction(), conn.cursor() as cur:
-        _forget(cur, schema, target, data_file.relative)
+    for again in (False, True):  # again: the database refused a record the first time
         try:
-            rows, rejects = store_file(
-                conn, cur, target, data_file.relative, data_file.path, data_file.format, stop
-            )
-        except OSError as exc:
-            raise unreadable(data_file, exc) from None
-        _record(cur, schema, dataset, table, data_file, sha256, rows, rejects)
-    return rows, rejects
+            with conn.transaction(), conn.cursor() as cur:
+                if not fresh:
+                    _forget(cur, schema, target, data_file.relative)
+                try:
+                    rows, rejects = store_file(
+                        conn,
+                        cur,
+                        target,
+                        data_file.relative,
+                        data_file.path,
+                        data_file.format,
+                        stop,
+                        bare_first=True,
+                        skip_fast=again,
+                    )
+                except OSError as exc:
+                    raise unreadable(data_file, exc) from None
+                _record(cur, schema, dataset, table, data_file, sha256, rows, rejects)
+        except Refused:
+            continue
+        return rows, rejects
+    raise AssertionError("store_file(skip_fast=True) never raises Refused")
 
 
 def _forget(cur: psycopg.Cursor[Any], schema: str, target: Any, source: str) -> None:

@@ -29,10 +29,11 @@ import base64
 import csv
 import datetime as dt
 import json
+import operator
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -103,16 +104,91 @@ def read_jsonl_fast(path: Path) -> Iterator[Item]:
     """Lines whose first and last non-blank bytes are `{` and `}` go through as
     they are: if the database accepts them as jsonb they are exact objects. Any
     other line is checked like `read_jsonl` does."""
+    for batch in read_jsonl_batches(path):
+        yield from batch.items()
+
+
+BLOCK = 1 << 20  # bytes read at a time by `read_jsonl_batches`
+
+
+@dataclass
+class Batch:
+    """The records of a run of whole JSON Lines (`read_jsonl_batches`): `docs[i]` is
+    record `numbers[i]`; `rejects` are the lines of the run that are no objects."""
+
+    numbers: Sequence[int]
+    docs: list[bytes]
+    rejects: list[Reject]
+
+    def items(self) -> Iterator[Item]:
+        """The batch as `read` yields it: records and rejects in file order."""
+        if not self.rejects:
+            yield from zip(self.numbers, self.docs, strict=True)
+            return
+        merged: list[Item] = [*zip(self.numbers, self.docs, strict=True), *self.rejects]
+        merged.sort(key=_item_number)
+        yield from merged
+
+
+def _item_number(item: Item) -> int:
+    return item.record if type(item) is Reject else item[0]  # type: ignore[index]
+
+
+_FIRST = operator.itemgetter(0)
+_LAST = operator.itemgetter(-1)
+_OBJECT_BOUNDS = ({ord("{")}, {ord("}")})
+
+
+def read_jsonl_batches(path: Path, block: int = BLOCK) -> Iterator[Batch]:
+    """`read_jsonl_fast` in batches of about `block` bytes of whole lines, with no work
+    per line in Python when every line of the batch is `{...}` (the common case): the
+    lines are cut and checked by C loops over the whole batch. Memory holds a batch,
+    or one line when a line is longer."""
+    number = 1
+    pending: list[bytes] = []  # the start of a line that goes on in the next block
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.startswith(b"{") and line.endswith(b"}\n"):  # the common case, no copies
-                yield (number, line[:-1])
+        while data := handle.read(block):
+            if b"\n" not in data:
+                pending.append(data)
                 continue
-            body = line.strip()
-            if body[:1] == b"{" and body[-1:] == b"}":
-                yield (number, line.rstrip(b"\n"))
-            elif body:
-                yield next(_checked(number, line.rstrip(b"\n")))
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            if pending:
+                pending.append(lines[0])
+                lines[0] = b"".join(pending)
+                pending = []
+            if rest:
+                pending.append(rest)
+            yield _batch(number, lines)
+            number += len(lines)
+    if pending:
+        yield _batch(number, [b"".join(pending)])  # the last line has no newline
+
+
+def _batch(number: int, lines: list[bytes]) -> Batch:
+    """The records of `lines` (without their newlines), the first being line `number`."""
+    try:
+        fast = (set(map(_FIRST, lines)), set(map(_LAST, lines))) == _OBJECT_BOUNDS
+    except IndexError:  # a blank line
+        fast = False
+    if fast:
+        return Batch(range(number, number + len(lines)), lines, [])
+    numbers: list[int] = []
+    docs: list[bytes] = []
+    rejects: list[Reject] = []
+    for offset, line in enumerate(lines):
+        body = line.strip()
+        if body[:1] == b"{" and body[-1:] == b"}":
+            numbers.append(number + offset)
+            docs.append(line)
+        elif body:
+            item = next(_checked(number + offset, line))
+            if type(item) is Reject:
+                rejects.append(item)
+            else:
+                numbers.append(number + offset)
+                docs.append(line)
+    return Batch(numbers, docs, rejects)
 
 
 def _checked(number: int, line: bytes) -> Iterator[Item]:

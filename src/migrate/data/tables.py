@@ -185,6 +185,13 @@ def lock_key(schema: str) -> tuple[str, str]:
     return ("migrate data", schema)
 
 
+def unlock(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Release the lock of `try_lock` now: a closed connection releases it only when its
+    server process has exited, a moment later, and a load that follows at once would be
+    refused."""
+    conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", lock_key(schema))
+
+
 def try_lock(conn: psycopg.Connection[Any], schema: str) -> None:
     """Take the per-schema advisory lock for this session, or refuse at once."""
     row = conn.execute(
