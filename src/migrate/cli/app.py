@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,10 +14,32 @@ DEBUG_LOG = Path(".migrate") / "debug.log"
 
 
 class MigrateGroup(TyperGroup):
-    """Turns `MigrateError`s into a message and exit code 1, everywhere below it."""
+    """Turns `MigrateError`s into a message and exit code 1, everywhere below it.
+
+    Its commands are `LazyCommands`: each is built, and its module imported, when it is
+    run or shows its help; the list in `migrate --help` needs none of them."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self.commands)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # the order they are declared in, not alphabetical
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """As Typer lists them, from each command's short help, building none."""
+        commands = self.commands
+        if not isinstance(commands, LazyCommands):
+            return super().format_commands(ctx, formatter)
+        rows = []
+        listed = [(name, commands.listed(name)) for name in self.list_commands(ctx)]
+        listed = [(name, c) for name, c in listed if c is not None and not c.hidden]
+        if listed:
+            limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+            rows = [(name, command.get_short_help_str(limit)) for name, command in listed]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+        return None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _plain_root_params(self.get_params(ctx))
@@ -214,53 +237,90 @@ def root(
         set_global_override(database_url)
 
 
-def _register() -> None:
-    from migrate.cli import (
-        apply,
-        bench,
-        ci,
-        compare,
-        data,
-        dev,
-        images,
-        infra,
-        init,
-        plan,
-        render,
-        report,
-        status,
-        verify,
-    )
-
-    # short_help: one line that fits an 80-column terminal; the docstring is the full help
-    app.command("init", short_help="Scaffold migrate.yaml and the roadmap for an app.")(init.init)
-    app.command("plan", short_help="Show what apply would change (changes nothing).")(plan.plan)
-    app.command("apply", short_help="Apply a phase: show the plan, ask, change, journal.")(
-        apply.apply
-    )
-    app.command("rollback", short_help="Undo a phase's journaled changes, newest first.")(
-        apply.rollback
-    )
-    app.command("verify", short_help="Run the tasks' checks through testinfra.")(verify.verify)
-    app.command("status", short_help="Show each task: done, last applied, last verified.")(
-        status.status
-    )
-    app.command("render", short_help="Write each phase's Kubernetes manifests.")(render.render)
-    app.command("ci", short_help="The pipeline step: plan, verify, reports; exit 0/2/1.")(ci.ci)
-    app.command("report", short_help="Write the blueprint, verified tasks ticked.")(report.report)
-    app.add_typer(data.app, name="data", short_help="Load the file data into PostgreSQL.")
-    app.add_typer(images.app, name="images", short_help="Build and manage the plugins' images.")
-    app.add_typer(infra.app, name="infra", short_help="Provision a phase through Pulumi.")
-    app.add_typer(dev.app, name="dev", short_help="Run the migrated system on local Docker.")
-    app.command("compare", short_help="Replay recorded inputs: legacy code vs the images.")(
-        compare.compare
-    )
-    app.command("bench", short_help="Latency of the legacy code and of the containers.")(
-        bench.bench
-    )
+# The commands in the order `migrate --help` lists them (commands, then groups, as Typer
+# does): name -> (module of migrate.cli, its function or, for a group, its Typer app, one
+# line of help that fits an 80-column terminal; the docstring is the full help). A module
+# is imported only when its command runs or shows its help: `migrate --help` imports none.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("init", "init", "Scaffold migrate.yaml and the roadmap for an app."),
+    "plan": ("plan", "plan", "Show what apply would change (changes nothing)."),
+    "apply": ("apply", "apply", "Apply a phase: show the plan, ask, change, journal."),
+    "rollback": ("apply", "rollback", "Undo a phase's journaled changes, newest first."),
+    "verify": ("verify", "verify", "Run the tasks' checks through testinfra."),
+    "status": ("status", "status", "Show each task: done, last applied, last verified."),
+    "render": ("render", "render", "Write each phase's Kubernetes manifests."),
+    "ci": ("ci", "ci", "The pipeline step: plan, verify, reports; exit 0/2/1."),
+    "report": ("report", "report", "Write the blueprint, verified tasks ticked."),
+    "compare": ("compare", "compare", "Replay recorded inputs: legacy code vs the images."),
+    "bench": ("bench", "bench", "Latency of the legacy code and of the containers."),
+    "data": ("data", "app", "Load the file data into PostgreSQL."),
+    "images": ("images", "app", "Build and manage the plugins' images."),
+    "infra": ("infra", "app", "Provision a phase through Pulumi."),
+    "dev": ("dev", "app", "Run the migrated system on local Docker."),
+}
 
 
-_register()
+class LazyCommands(MutableMapping[str, Any]):
+    """The root's commands by name (`COMMANDS`), each built on first use."""
+
+    def __init__(self, built: Mapping[str, Any]) -> None:
+        self._built: dict[str, Any] = dict(built)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*COMMANDS, *self._built]))
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._built))
+
+    def listed(self, name: str) -> Any:
+        """The command as `--help` lists it: built, or a stand-in with its short help."""
+        from typer.core import TyperCommand
+
+        if name in self._built or name not in COMMANDS:
+            return self._built.get(name)
+        return TyperCommand(name=name, short_help=COMMANDS[name][2])
+
+
+def _build(name: str) -> Any:
+    """The command `name` as Typer builds it under the root app (the same settings)."""
+    import importlib
+
+    from typer.main import get_command
+
+    module, attribute, short_help = COMMANDS[name]
+    target = getattr(importlib.import_module(f"migrate.cli.{module}"), attribute)
+    holder = typer.Typer(
+        rich_markup_mode=app.rich_markup_mode,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=app.suggest_commands,
+        add_completion=False,
+    )
+    holder.callback()(_no_options)  # a group, whatever it holds
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name, short_help=short_help)
+    else:
+        holder.command(name, short_help=short_help)(target)
+    group = get_command(holder)
+    assert isinstance(group, TyperGroup)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    pass
 
 
 def main() -> None:

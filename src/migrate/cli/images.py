@@ -111,13 +111,13 @@ def _name(plugin: str | None) -> str:
 
 def _fail_on_errors(result: BuildResult, as_json: bool) -> None:
     """Show each failure with its build log on stderr, then exit 1."""
+    error = result.error()
+    if error is None:
+        return
     from rich.markup import escape
 
     from migrate.cli.output import err
 
-    error = result.error()
-    if error is None:
-        return
     console = err()
     for outcome in result.failures:
         if outcome.error is not None and outcome.error.log:

@@ -4,7 +4,6 @@ JSON only on stdout with `--output json`."""
 from __future__ import annotations
 
 import enum
-import json
 import sys
 import threading
 from functools import cache
@@ -49,6 +48,8 @@ def _console(stream: object, *, stderr: bool) -> Console:
 
 
 def print_json(document: dict[str, Any]) -> None:
+    import json  # here: `--help` never needs it
+
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
@@ -63,16 +64,34 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
+class _Bar:
+    """A bar not drawn yet (a plain class: a dataclass costs an exec at import)."""
+
+    __slots__ = ("bytes", "completed", "description", "total")
+
+    def __init__(self, description: str, total: float | None, is_bytes: bool) -> None:
+        self.description, self.total, self.bytes = description, total, is_bytes
+        self.completed = 0.0
+
+
 class ConsoleReporter:
     """A `Reporter` that draws Rich progress bars on stderr.
 
     Safe to call from several threads (verify checks its hosts in parallel): one lock
     guards the single live display and the table of bars, so the threads share one
-    display instead of each starting its own."""
+    display instead of each starting its own.
+
+    The display appears `SHOW_AFTER` seconds after the first bar starts: work that ends
+    sooner (a no-op `images build`) draws nothing and never loads Rich's progress module.
+    Until then the bars are kept here, and drawn as they stand when the display appears."""
+
+    SHOW_AFTER = 0.3  # seconds
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._pending: dict[str, _Bar] = {}  # bars not drawn yet, by key
+        self._timer: threading.Timer | None = None
         self._lock = threading.RLock()
 
     def _bar(self) -> Progress:
@@ -94,16 +113,41 @@ class ConsoleReporter:
         self, key: str, description: str, total: float | None = None, unit: str = "items"
     ) -> None:
         with self._lock:
-            bar = self._bar()
-            self._tasks[key] = bar.add_task(description, total=total, bytes=unit == "bytes")
+            if self._progress is not None:
+                self._add(key, _Bar(description, total, unit == "bytes"))
+                return
+            self._pending[key] = _Bar(description, total, unit == "bytes")
+            if self._timer is None:
+                self._timer = threading.Timer(self.SHOW_AFTER, self._show)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _show(self) -> None:
+        """Draw the display, with the bars started so far (on the timer's thread)."""
+        with self._lock:
+            self._timer = None  # the next bar started with nothing drawn schedules another
+            if self._progress is not None or not self._pending:
+                return  # closed meanwhile (close() clears the pending bars), or all done
+            for key, pending in self._pending.items():
+                self._add(key, pending)
+            self._pending.clear()
+
+    def _add(self, key: str, bar: _Bar) -> None:
+        progress = self._bar()
+        self._tasks[key] = progress.add_task(bar.description, total=bar.total, bytes=bar.bytes)
+        if bar.completed:
+            progress.advance(self._tasks[key], bar.completed)
 
     def advance(self, key: str, amount: float = 1) -> None:
         with self._lock:
-            if key in self._tasks:
+            if key in self._pending:
+                self._pending[key].completed += amount
+            elif key in self._tasks:
                 self._bar().advance(self._tasks[key], amount)
 
     def done(self, key: str, message: str | None = None) -> None:
         with self._lock:
+            self._pending.pop(key, None)
             if key in self._tasks:
                 self._bar().remove_task(self._tasks.pop(key))
             if message:
@@ -121,6 +165,10 @@ class ConsoleReporter:
 
     def close(self) -> None:
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._pending.clear()
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None

@@ -1,6 +1,11 @@
 """Build many images (the plugins' and the orchestrator's): skip the ones the engine
 has, build the rest concurrently (bounded), report progress per image, keep going
-past a failure."""
+past a failure.
+
+Which images the engine has is asked once for all of them (`engine.present`), without
+the Docker SDK: a no-op build (every tag present, no push) connects no client, resolves
+no wheelhouse and makes no context tar.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,9 +126,18 @@ def python_environment(ctx: Context, client: APIClient) -> dict[str, str]:
         return dict(_environments[image_id])
 
 
-def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: bool) -> Outcome:
+def build_target(
+    ctx: Context,
+    client: APIClient | None,
+    target: ImageTarget,
+    *,
+    push: bool,
+    exists: bool | None = None,
+) -> Outcome:
     """Build one image unless the engine has its tag; push when asked.
 
+    `exists`: whether the engine has the tag, when the caller asked already (None: ask).
+    `client` may be None only when there is nothing to ask or do: `exists` True, no push.
     Raises `ImageError` (`PluginImageError` for a plugin) with the build log when it fails.
     """
     if target.error is not None:
@@ -138,7 +151,11 @@ def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: 
     built = False
     reporter.start(key, f"{target.name}: {target.image}", steps)
     try:
-        if not engine.exists(client, target.image):
+        if exists is None:
+            client = client or engine.connect()
+            exists = engine.exists(client, target.image)
+        if not exists:
+            client = client or engine.connect()
             wheels = wheelhouse.resolve(
                 target.subject,
                 target.context.requirements,
@@ -175,6 +192,7 @@ def build_target(ctx: Context, client: APIClient, target: ImageTarget, *, push: 
         else:
             reporter.advance(key, steps - (1 if push else 0))
         if push:
+            client = client or engine.connect()
             engine.push(client, target.subject, target.image)
             reporter.advance(key)
     finally:
@@ -202,41 +220,59 @@ def _save_log(ctx: Context, target: ImageTarget, text: str) -> None:
 
 def build_all(
     ctx: Context,
-    client: APIClient,
+    client: APIClient | None,
     targets: Sequence[ImageTarget],
     *,
     push: bool,
     jobs: int | None = None,
 ) -> list[Outcome]:
-    """Build the targets, `jobs` at a time; a failure is an Outcome, the others go on."""
+    """Build the targets, `jobs` at a time; a failure is an Outcome, the others go on.
+
+    `client`: None connects one only when an image is to be built or pushed. Raises
+    `DockerUnavailableError` when no engine answers.
+    """
+    buildable = [t for t in targets if t.error is None]
+    # one question for every tag; a tag not listed is asked again by `exists` (spellings)
+    listed = engine.present((t.image for t in buildable), client)
+    missing: set[str] = set()
+    if push or len(listed) < len({t.image for t in buildable}):
+        client = client or engine.connect()
+        missing = {
+            t.image
+            for t in buildable
+            if t.image not in listed and not engine.exists(client, t.image)
+        }
+        if missing:
+            engine.ensure_base_image(client, ctx.config.target.base_image)
 
     def one(target: ImageTarget) -> Outcome:
         try:
-            return build_target(ctx, client, target, push=push)
+            exists = target.image not in missing
+            return build_target(ctx, client, target, push=push, exists=exists)
         except ImageError as exc:
             return _outcome(target, built=False, pushed=False, seconds=0.0, error=exc)
         except Exception as exc:  # an engine hiccup: this image fails, the others go on
             error = ImageError(target.subject, f"{type(exc).__name__}: {exc}")
             return _outcome(target, built=False, pushed=False, seconds=0.0, error=error)
 
-    buildable = [t for t in targets if t.error is None]
-    missing: set[str] = set()
-    if buildable:
-        base = ctx.config.target.base_image
-        missing = {t.image for t in buildable if not engine.exists(client, t.image)}
-        if missing:
-            engine.ensure_base_image(client, base)
     workers = max(1, jobs or default_jobs())
     results: dict[int, Outcome] = {}
     # started here, on this thread, so the progress display exists before the workers report
     ctx.reporter.start("images", f"{len(targets)} image(s)", len(targets))
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-build") as pool:
-            for wave in _waves(targets, missing):
-                outcomes = pool.map(one, [targets[i] for i in wave])
-                for index, outcome in zip(wave, outcomes, strict=True):
-                    results[index] = outcome
-                    ctx.reporter.advance("images")
+        if not missing and not push:  # nothing to build or push: no threads either
+            for index, target in enumerate(targets):
+                results[index] = one(target)
+                ctx.reporter.advance("images")
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="image-build") as pool:
+                for wave in _waves(targets, missing):
+                    outcomes = pool.map(one, [targets[i] for i in wave])
+                    for index, outcome in zip(wave, outcomes, strict=True):
+                        results[index] = outcome
+                        ctx.reporter.advance("images")
     finally:
         ctx.reporter.done("images")
     return [results[i] for i in range(len(targets))]

@@ -27,8 +27,6 @@ from __future__ import annotations
 import ast
 import fnmatch
 import hashlib
-import io
-import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -114,6 +112,9 @@ class BuildContext:
 
     def tar(self, wheels: Iterable[Path] = ()) -> bytes:
         """The context as a tar stream, reproducible byte for byte (no times, no owners)."""
+        import io
+        import tarfile  # here: a no-op build makes no tar stream
+
         extra = [ContextFile(f"wheels/{w.name}", w.read_bytes()) for w in sorted(wheels)]
         if self.requirements and not extra:
             extra = [ContextFile("wheels/.keep", b"")]

@@ -2,16 +2,23 @@
 
 The only module that imports `docker`, and only inside its functions, so
 `migrate --help` and `migrate plan` without an images task never load it.
+
+Listing images (`list_images`: which tags exist) also works without it: a local engine
+(a Unix socket, or plain `tcp://`) answers one bare HTTP request, so a no-op
+`images build` never pays the SDK's import (requests, urllib3: about a quarter second).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from migrate.images.errors import (
     SERVICES_HINT,
@@ -34,19 +41,23 @@ def connect() -> APIClient:
     import docker
     from docker.errors import DockerException
 
-    where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
     try:
         client = docker.APIClient(
             version="auto", timeout=CONNECT_TIMEOUT, **docker.utils.kwargs_from_env()
         )
     except DockerException as exc:
-        raise DockerUnavailableError(
-            f"no Docker engine answers at {where}: {_reason(exc)}",
-            hint="start the engine, or point DOCKER_HOST at one, e.g. "
-            f"`export DOCKER_HOST=unix:///run/docker.sock`; {SERVICES_HINT}",
-        ) from None
+        raise _unavailable(_reason(exc)) from None
     client.timeout = TIMEOUT  # asking the version answered: now allow long builds
     return client
+
+
+def _unavailable(reason: str) -> DockerUnavailableError:
+    where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
+    return DockerUnavailableError(
+        f"no Docker engine answers at {where}: {reason}",
+        hint="start the engine, or point DOCKER_HOST at one, e.g. "
+        f"`export DOCKER_HOST=unix:///run/docker.sock`; {SERVICES_HINT}",
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -119,8 +130,6 @@ def python_environment(client: APIClient, image: str) -> dict[str, str]:
     network that is removed after. Requirements are resolved for it, not for the Python
     that runs migrate: `redis` needs `async-timeout` on 3.11.2 (Debian bookworm), not on
     3.11.7. Raises `BaseImageMissingError` when the image has no working python3."""
-    import json
-
     from docker.errors import APIError
 
     container = None
@@ -240,9 +249,83 @@ def remove(client: APIClient, reference: str) -> bool:
     return True
 
 
-def project_images(client: APIClient, project: str) -> list[dict[str, Any]]:
-    """The engine's images labelled as built by migrate for `project`."""
-    found: list[dict[str, Any]] = client.images(
-        filters={"label": [f"io.migrate.project={project}"]}
-    )
+def project_images(client: APIClient | None, project: str) -> list[dict[str, Any]]:
+    """The engine's images labelled as built by migrate for `project` (`list_images`)."""
+    return list_images({"label": [f"io.migrate.project={project}"]}, client)
+
+
+def present(references: Iterable[str], client: APIClient | None = None) -> set[str]:
+    """Which of `references` the engine has, asked in one call (`list_images` filtered by
+    reference; several references match any of them) instead of one inspect each.
+
+    A reference in the answer exists. One not in it may still exist under another
+    spelling (`docker.io/library/x:1` for `x:1`): `exists` decides before building it.
+    """
+    wanted = set(references)
+    if not wanted:
+        return set()
+    found = list_images({"reference": sorted(wanted)}, client)
+    return wanted & {tag for image in found for tag in image.get("RepoTags") or ()}
+
+
+def list_images(
+    filters: dict[str, list[str]], client: APIClient | None = None
+) -> list[dict[str, Any]]:
+    """`GET /images/json` with `filters`. Without `client`, a local engine is asked over a
+    bare HTTP connection (no SDK import); any other engine (TLS, ssh) through a new client.
+    Raises `DockerUnavailableError` when no engine answers."""
+    if client is None:
+        answer = _local_get(f"/images/json?filters={quote(json.dumps(filters))}")
+        if isinstance(answer, list):
+            return answer
+        client = connect()
+    found: list[dict[str, Any]] = client.images(filters=filters)
     return found
+
+
+def _local_address() -> tuple[int, str | tuple[str, int]] | None:
+    """The socket family and address of DOCKER_HOST when it is a Unix socket or plain TCP;
+    None when the SDK must speak to it (TLS, ssh, anything else)."""
+    if os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH"):
+        return None
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://"):
+        return socket.AF_UNIX, host.removeprefix("unix://")
+    if host.startswith(("tcp://", "http://")):
+        name, _, port = host.partition("://")[2].rstrip("/").rpartition(":")
+        if name and port.isdigit() and "/" not in name:
+            return socket.AF_INET6 if name.startswith("[") else socket.AF_INET, (
+                name.strip("[]"),
+                int(port),
+            )
+    return None
+
+
+def _local_get(path: str) -> Any:
+    """The JSON answer of `GET path` from a local engine (HTTP/1.0: one plain body), or
+    None when this engine or its answer needs the SDK (not local, not 200, chunked)."""
+    address = _local_address()
+    if address is None:
+        return None
+    family, where = address
+    request = f"GET {path} HTTP/1.0\r\nHost: docker\r\nAccept: application/json\r\n\r\n"
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as connection:
+            connection.settimeout(CONNECT_TIMEOUT)
+            connection.connect(where)
+            connection.sendall(request.encode())
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise _unavailable(f"{type(exc).__name__}: {exc}") from None
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    if len(status) < 2 or status[1] != "200" or "chunked" in headers.get("transfer-encoding", ""):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

@@ -64,9 +64,9 @@ def build(
     if push:
         builder.require_registry(ctx)
     targets = builder.selected_targets(ctx, builder.select(ctx, plugins, orchestrator))
-    client = engine.connect()
     with ProjectLock(ctx.state_dir, "images build"):
-        outcomes = builder.build_all(ctx, client, targets, push=push, jobs=jobs)
+        # no client yet: one is connected only when an image is to be built or pushed
+        outcomes = builder.build_all(ctx, None, targets, push=push, jobs=jobs)
         for outcome in outcomes:
             if outcome.error is None:
                 ledger.record(
@@ -130,9 +130,8 @@ def list_images(
     ctx = open_context(project_dir)
     selection = builder.select(ctx, plugins, orchestrator)
     current = {t.image for t in builder.selected_targets(ctx, selection) if t.image}
-    client = engine.connect()
     found = []
-    for image in engine.project_images(client, ctx.config.project):
+    for image in engine.project_images(None, ctx.config.project):
         identity = _identity(image.get("Labels") or {})
         if identity is None or not selection.includes(identity[0]):
             continue
