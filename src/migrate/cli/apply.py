@@ -45,6 +45,14 @@ def apply(
         bool, typer.Option("--force", help="Apply even though the previous phase is not done.")
     ] = False,
     base_image: BaseImageOption = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Independent changes of a task (image builds) at a time (default: cores, max 4).",
+        ),
+    ] = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Apply a phase: show its plan, ask, then make the changes and journal each."""
@@ -76,7 +84,13 @@ def apply(
 
     with ConsoleReporter() as reporter:
         result = api.apply(
-            project_dir(ctx), phase, only=only, force=force, confirm=confirm, reporter=reporter
+            project_dir(ctx),
+            phase,
+            only=only,
+            force=force,
+            confirm=confirm,
+            reporter=reporter,
+            jobs=jobs,
         )
     if as_json:
         print_json(result.to_dict())

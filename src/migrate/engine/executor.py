@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import ActionError, MigrateError, UserError
 
 if TYPE_CHECKING:
+    from migrate.actions.base import Action
+    from migrate.engine.change import Change
     from migrate.engine.context import Context
-    from migrate.engine.plan import Plan
+    from migrate.engine.plan import Plan, TaskPlan
     from migrate.state.journal import Journal, Step
 
 
@@ -50,14 +56,18 @@ def _journal(ctx: Context) -> Journal:
     return ctx.journal
 
 
-def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
+def apply_plan(
+    ctx: Context, plan: Plan, verb: str = "apply", *, jobs: int | None = None
+) -> RunResult:
     """Apply every pending change of `plan`; the caller holds the project lock.
 
-    A change whose key is journaled as done is skipped (resume). A failure
-    stops the run; the journal says exactly which changes were made.
+    A change whose key is journaled as done is skipped (resume). The changes of
+    a task whose action declares them independent (`ConcurrentAction`) are made
+    `jobs` at a time (None: the action's default); each is journaled on its own,
+    opened before it starts and closed when it ends. A failure stops the run:
+    no change starts after it, the ones under way finish and are journaled, and
+    the journal says exactly which changes were made.
     """
-    from migrate.actions import registry
-
     journal = _journal(ctx)
     phase_ids = sorted({p.phase.id for p in plan.phases})
     run_id = journal.start_run(verb, phase_ids[0] if len(phase_ids) == 1 else None)
@@ -66,51 +76,129 @@ def apply_plan(ctx: Context, plan: Plan, verb: str = "apply") -> RunResult:
     try:
         for phase_plan in plan.phases:
             for task_plan in phase_plan.tasks:
-                task = task_plan.task
-                action = registry.get(task.action)
-                outcome = TaskResult(phase=task_plan.phase, task=task.id)
-                started = time.monotonic()
-                pending = task_plan.pending
-                outcome.unchanged = len(task_plan.changes) - len(pending)
-                for change in task_plan.changes:
-                    if not change.pending and journal.close_if_open(task.id, change.resource):
-                        outcome.resumed.append(change.describe())
-                ctx.reporter.start(f"task:{task.id}", f"{task.id}: {task.title}", len(pending))
-                for change in pending:
-                    if journal.is_done(change.key):
-                        outcome.resumed.append(change.describe())
-                        ctx.reporter.advance(f"task:{task.id}")
-                        continue
-                    step_id: int | None = None
-                    try:  # prepare (inside open_step) and apply fail the same way
-                        step_id, receipt = journal.open_step(
-                            run_id,
-                            phase=task_plan.phase,
-                            task=task.id,
-                            action=task.action,
-                            change_key=change.key,
-                            op=change.op,
-                            resource=change.resource,
-                            summary=change.summary,
-                            prepare=functools.partial(action.prepare, ctx, change),
-                        )
-                        receipt = {**receipt, **action.apply(ctx, change)}
-                    except Exception as exc:
-                        error = _failure(task.id, change.describe(), exc)
-                        if step_id is not None:
-                            journal.fail_step(step_id, error.message)
-                        raise error from exc
-                    journal.finish_step(step_id, receipt)
-                    outcome.applied.append(change.describe())
-                    ctx.reporter.advance(f"task:{task.id}")
-                journal.mark_applied(task.id, task_plan.phase)
-                outcome.seconds = time.monotonic() - started
-                ctx.reporter.done(f"task:{task.id}")
-                result.tasks.append(outcome)
+                result.tasks.append(_apply_task(ctx, journal, run_id, task_plan, jobs))
         status = "ok"
     finally:
         journal.finish_run(run_id, status)
     return result
+
+
+def _apply_task(
+    ctx: Context, journal: Journal, run_id: int, task_plan: TaskPlan, jobs: int | None
+) -> TaskResult:
+    from migrate.actions import base, registry
+
+    task = task_plan.task
+    action = registry.get(task.action)
+    outcome = TaskResult(phase=task_plan.phase, task=task.id)
+    started = time.monotonic()
+    pending = task_plan.pending
+    outcome.unchanged = len(task_plan.changes) - len(pending)
+    for change in task_plan.changes:
+        if not change.pending and journal.close_if_open(task.id, change.resource):
+            outcome.resumed.append(change.describe())
+    ctx.reporter.start(f"task:{task.id}", f"{task.id}: {task.title}", len(pending))
+    todo: list[Change] = []
+    for change in pending:
+        if journal.is_done(change.key):
+            outcome.resumed.append(change.describe())
+            ctx.reporter.advance(f"task:{task.id}")
+        else:
+            todo.append(change)
+    make = functools.partial(_apply_change, ctx, journal, run_id, task_plan, action)
+    workers = min(len(todo), base.max_workers(action, ctx, jobs)) if todo else 1
+    if workers <= 1:
+        for change in todo:
+            make(change)
+    else:
+        _concurrently(make, _waves(action, todo, ctx), workers, task.id)
+    outcome.applied = [change.describe() for change in todo]  # in plan order
+    journal.mark_applied(task.id, task_plan.phase)
+    outcome.seconds = time.monotonic() - started
+    ctx.reporter.done(f"task:{task.id}")
+    return outcome
+
+
+def _apply_change(
+    ctx: Context,
+    journal: Journal,
+    run_id: int,
+    task_plan: TaskPlan,
+    action: Action,
+    change: Change,
+) -> None:
+    """Journal `change` as started, make it, journal it done (or failed, and raise)."""
+    task = task_plan.task
+    step_id: int | None = None
+    try:  # prepare (inside open_step) and apply fail the same way
+        step_id, receipt = journal.open_step(
+            run_id,
+            phase=task_plan.phase,
+            task=task.id,
+            action=task.action,
+            change_key=change.key,
+            op=change.op,
+            resource=change.resource,
+            summary=change.summary,
+            prepare=functools.partial(action.prepare, ctx, change),
+        )
+        receipt = {**receipt, **action.apply(ctx, change)}
+    except Exception as exc:
+        error = _failure(task.id, change.describe(), exc)
+        if step_id is not None:
+            journal.fail_step(step_id, error.message)
+        raise error from exc
+    journal.finish_step(step_id, receipt)
+    ctx.reporter.advance(f"task:{task.id}")
+
+
+def _waves(action: Action, changes: list[Change], ctx: Context) -> list[list[Change]]:
+    """The action's waves of `changes`, checked to hold each change exactly once."""
+    from migrate.actions import base
+
+    groups = [group for group in base.waves(action, changes, ctx) if group]
+    if sorted(id(c) for g in groups for c in g) != sorted(id(c) for c in changes):
+        raise MigrateError(f"action {action.kind!r}: its waves do not hold each change once")
+    return groups
+
+
+def _concurrently(
+    make: Callable[[Change], None], waves: list[list[Change]], workers: int, task: str
+) -> None:
+    """Make the changes of each wave `workers` at a time, wave after wave. After a
+    failure no change starts; those under way finish (each journaled); then the first
+    failure in plan order is raised, naming the others."""
+    stop = threading.Event()
+
+    def one(change: Change) -> bool:
+        if stop.is_set():
+            return False  # not started: another change failed, or the run was interrupted
+        try:
+            make(change)
+        except BaseException:
+            stop.set()
+            raise
+        return True
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{task}") as pool:
+        for wave in waves:
+            futures = [pool.submit(one, change) for change in wave]
+            try:
+                concurrent.futures.wait(futures)
+            except BaseException:  # Ctrl-C: nothing more starts; the changes under way end
+                stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
+            if errors:
+                first = errors[0]
+                others = [str(getattr(e, "message", e)) for e in errors[1:]]
+                if others and isinstance(first, ActionError):
+                    also = "\n  ".join(others)
+                    raise ActionError(
+                        first.task, f"{first.message}\n  also failed:\n  {also}", hint=first.hint
+                    ) from first
+                raise first
 
 
 def settle(ctx: Context, plan: Plan) -> None:

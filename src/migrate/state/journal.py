@@ -3,6 +3,10 @@
 A step is journaled `started` before its change is applied and `done` with
 its receipt after; a crash in between leaves `started`, and the next apply
 runs the (idempotent) change again. `rolled_back` steps are history.
+
+One `Journal` may be used from several threads (apply runs the independent changes
+of a task concurrently): its one connection is shared, and a lock serialises every
+statement and transaction on it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,6 +106,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.RLock()  # one statement or transaction at a time
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -111,7 +117,9 @@ class Journal:
         if not path.exists():
             refuse_replaced(path)  # before connecting creates it
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             recorded = refuse_replaced(path, self._db)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -126,6 +134,11 @@ class Journal:
             raise self._unreadable(exc) from None
         self._inode = _inode(path)
         self._db.row_factory = sqlite3.Row
+
+    def _query(self, statement: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of a read, fetched whole while holding the lock."""
+        with self._lock:
+            return self._db.execute(statement, args).fetchall()
 
     def _unreadable(self, exc: Exception) -> UserError:
         return UserError(
@@ -183,10 +196,15 @@ class Journal:
             )
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -243,12 +261,12 @@ class Journal:
         That is what resuming skips. After a successful run, the plan's observed
         facts alone decide what is pending again.
         """
-        row = self._db.execute(
+        rows = self._query(
             "SELECT 1 FROM steps JOIN runs ON runs.id = steps.run_id WHERE steps.change_key=?"
             " AND steps.status='done' AND runs.status IN ('running', 'failed') LIMIT 1",
             (change_key,),
-        ).fetchone()
-        return row is not None
+        )
+        return bool(rows)
 
     def open_step(
         self,
@@ -301,11 +319,12 @@ class Journal:
         return cur.lastrowid, receipt
 
     def _open(self, task: str, resource: str) -> Any:
-        return self._db.execute(
+        rows = self._query(
             "SELECT id, receipt FROM steps WHERE task=? AND resource=?"
             " AND status IN ('started', 'failed') ORDER BY id DESC LIMIT 1",
             (task, resource),
-        ).fetchone()
+        )
+        return rows[0] if rows else None
 
     def close_if_open(self, task: str, resource: str) -> bool:
         """The plan finds nothing left to do for a resource whose step an interrupted
@@ -342,7 +361,7 @@ class Journal:
 
     def undoable_steps(self, phase: int) -> list[Step]:
         """Steps of `phase` that made (or may have half made) a change, oldest first."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT * FROM steps WHERE phase=? AND status IN ('done', 'started', 'failed')"
             " ORDER BY id",
             (phase,),
@@ -354,10 +373,10 @@ class Journal:
         args: tuple[Any, ...] = ()
         if run_id is not None:
             query, args = query + " WHERE run_id=?", (run_id,)
-        return [_step(row) for row in self._db.execute(query + " ORDER BY id", args)]
+        return [_step(row) for row in self._query(query + " ORDER BY id", args)]
 
     def applied_phases(self) -> list[int]:
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT DISTINCT phase FROM steps WHERE status IN ('done', 'started', 'failed')"
             " ORDER BY phase"
         )
@@ -390,7 +409,7 @@ class Journal:
             )
 
     def task_states(self) -> dict[str, TaskState]:
-        rows = self._db.execute("SELECT * FROM tasks")
+        rows = self._query("SELECT * FROM tasks")
         return {
             row["task"]: TaskState(
                 task=row["task"],
