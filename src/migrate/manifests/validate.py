@@ -18,14 +18,21 @@ ports, quotas) are the whole-set checks of migrate.manifests.lint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, NamedTuple
+from functools import cache, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from migrate import install_hint
 from migrate.errors import UserError
 from migrate.manifests.model import Manifest
+
+if TYPE_CHECKING:
+    from migrate.state.cache import ResultCache
 
 #: API groups whose schemas ship with Kubernetes ("" is the core group, apiVersion v1)
 CORE_GROUPS = frozenset(
@@ -169,12 +176,19 @@ def _library() -> Any:
     return kubernetes_validate
 
 
+def _installed() -> bool:
+    """Whether kubernetes-validate is there, without importing it (a plan whose results
+    are all cached never imports it, nor jsonschema)."""
+    return _schema_root() is not None
+
+
 def versions_for(kubernetes_version: str) -> list[str]:
     """The target version and the newest the library knows (once when they agree)."""
-    library = _library()
+    if not _installed():
+        _library()  # raises, saying how to install it
     from packaging.version import Version
 
-    newest = ".".join(library.latest_version().split(".")[:2])
+    newest = ".".join(_schema_versions()[-1].split(".")[:2])
     if Version(kubernetes_version) > Version(newest):
         raise UserError(
             f"target.kubernetes_version {kubernetes_version} is newer than any schema the "
@@ -185,21 +199,187 @@ def versions_for(kubernetes_version: str) -> list[str]:
     return sorted({kubernetes_version, newest}, key=Version)
 
 
+# --- results cache: what a key says -----------------------------------------------------
+
+
 @cache
-def _validate_cached(text: str, version: str) -> str | None:
-    """The schema error of one object (its sorted YAML text) for one version, or None."""
-    import yaml
+def _logic() -> str:
+    """The hash of this module: a change to how objects are checked voids cached results."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+@cache
+def _distribution(name: str) -> str:
+    """The installed version of a distribution, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` is made of JSON types only (str keys), so that its JSON text
+    says all there is to it (an int key would read as the str key)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, _JSON_SCALARS)
+
+
+def _key(identity: str, obj: dict[str, Any]) -> str | None:
+    """sha256 of the schema's identity and the object's canonical JSON, or None when
+    the object holds something JSON cannot say exactly (then it is not cached)."""
+    if not _plain(obj):
+        return None
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{identity}\0{text}".encode()).hexdigest()
+
+
+def _cached(results: ResultCache, key: str | None, compute: Callable[[], list[str]]) -> list[str]:
+    """The errors of one check: from the cache when it holds a well-formed answer."""
+    if key is not None:
+        found = results.get(key)
+        if isinstance(found, list) and all(isinstance(e, str) for e in found):
+            return found
+    errors = compute()
+    if key is not None:
+        results.put(key, errors)
+    return errors
+
+
+# --- core objects: the strict schemas of kubernetes-validate ----------------------------
+
+
+def _schema_root() -> Path | None:
+    """kubernetes-validate's schema directory, found without importing the library."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("kubernetes_validate")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+@cache
+def _schema_versions() -> tuple[str, ...]:
+    """The Kubernetes versions kubernetes-validate has schemas of, oldest first (what its
+    all_versions() answers, read from the directory so a cache hit imports nothing)."""
+    from packaging.version import InvalidVersion, Version
+
+    root = _schema_root()
+    if root is None or not root.is_dir():
+        return tuple(_library().utils.all_versions())
+    pattern = re.compile(r"^v([^-]*).*")
+    found = {pattern.sub(r"\1", p.name) for p in root.iterdir() if pattern.match(p.name)}
+    try:
+        return tuple(sorted(found, key=Version))
+    except InvalidVersion:
+        return tuple(_library().utils.all_versions())
+
+
+def _major_minor(version: str) -> str:
+    return re.sub(r"^(\d+\.\d+).*", r"\1", version)
+
+
+def _schema_dir(version: str) -> str:
+    """The strict schema directory kubernetes-validate's validate() reads for `version`
+    (the newest it has that is not newer; it compares as strings, and so does this)."""
+    wanted = _major_minor(version)
+    found = [v for v in _schema_versions() if _major_minor(v) <= wanted][-1]
+    return f"v{found}-local-strict"
+
+
+def _core_identity(version: str) -> str:
+    return (
+        f"core|kubernetes={version}|{_schema_dir(version)}"
+        f"|kubernetes-validate={_distribution('kubernetes-validate')}"
+        f"|jsonschema={_distribution('jsonschema')}|referencing={_distribution('referencing')}"
+        f"|logic={_logic()}"
+    )
+
+
+@cache
+def _definitions(schema_dir: str, version: str) -> Any:
+    """The shared definitions (1.8 MB of JSON) of one schema directory, read once."""
+    from referencing import Resource
+
+    path = f"kubernetes-json-schema/{schema_dir}/_definitions.json"
+    return Resource.from_contents(_library().utils.schema_contents(path, version))
+
+
+@cache
+def _core_validator(api_version: str, kind: str, version: str) -> Any:
+    """The validator kubernetes-validate's validate(strict=True) builds for one kind, built
+    once (the library rereads every schema for every object), or a str: why there is none."""
+    import jsonschema
+    from referencing import Registry, Resource
 
     library = _library()
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    schema_dir = _schema_dir(version)
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
-        library.validate(yaml.load(text, Loader=loader), version, strict=True)
-    except library.ValidationError as exc:
+        schema = library.utils.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{api}.json", version
+        )
+    except FileNotFoundError:
+        missing = library.SchemaNotFoundError(
+            version=_major_minor(version), kind=kind, api_version=api_version
+        )
+        return str(missing.message)
+    registry = _definitions(schema_dir, version) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def _yaml_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _text(manifest: Manifest) -> str:
+    """The object's YAML text: `manifest.text` when it was made already, else the same
+    document dumped by libyaml's emitter (the pure-Python one takes 5 ms an object);
+    either reads back to the same data."""
+    import yaml
+
+    text = manifest.__dict__.get("text")
+    if isinstance(text, str) or not hasattr(yaml, "CSafeDumper"):
+        return manifest.text
+    return str(
+        yaml.dump(
+            manifest.obj,
+            Dumper=yaml.CSafeDumper,
+            sort_keys=True,
+            default_flow_style=False,
+            width=100,
+        )
+    )
+
+
+def _core_errors(manifest: Manifest, version: str) -> list[str]:
+    """The schema error of one object (as its YAML text reads back) for one version."""
+    import jsonschema
+    import yaml
+
+    data = yaml.load(_text(manifest), Loader=_yaml_loader())
+    validator = _core_validator(str(data["apiVersion"]), str(data["kind"]), version)
+    if isinstance(validator, str):
+        return [validator]
+    try:
+        validator.validate(data)
+    except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
-        return f"{where}: {exc.message}"
-    except library.SchemaNotFoundError as exc:
-        return str(exc.message)
-    return None
+        return [f"{where}: {exc.message}"]
+    return []
 
 
 def _strict(schema: Any) -> Any:
@@ -221,18 +401,50 @@ def _strict(schema: Any) -> Any:
 
 
 @cache
-def _crd_validator(group: str, kind: str, version: str) -> Any:
-    """A jsonschema validator of the vendored CRD's `version`, or a str saying why none."""
+def _crd_identity(group: str, kind: str, version: str) -> str:
     from importlib.resources import files
 
+    from migrate.manifests.crds import UPSTREAMS
+
+    vendored = VENDORED_CRDS[(group, kind)]
+    data = files("migrate.manifests").joinpath(vendored.file).read_bytes()
+    return (
+        f"crd|{vendored.file}|sha256={hashlib.sha256(data).hexdigest()}|{group}/{version}"
+        f"|{vendored.source} {UPSTREAMS[vendored.source].version}"
+        f"|jsonschema={_distribution('jsonschema')}|logic={_logic()}"
+    )
+
+
+@cache
+def _crd_validator(group: str, kind: str, version: str) -> Any:
+    """A jsonschema validator of the vendored CRD's `version`, or a str saying why none."""
     import jsonschema
+
+    from migrate.state.cache import default_dir, load_value, save_value
+
+    identity = _crd_identity(group, kind, version)
+    directory = default_dir()
+    schema = load_value(directory, identity)  # the YAML of the CRDs takes 0.5 s to read
+    if not isinstance(schema, str | dict):
+        schema = _crd_schema(group, kind, version)
+        if _plain(schema):  # JSON says it exactly (a date or an int key would change)
+            save_value(directory, identity, schema)
+    if isinstance(schema, str):
+        return schema
+    return jsonschema.Draft7Validator(schema)
+
+
+def _crd_schema(group: str, kind: str, version: str) -> dict[str, Any] | str:
+    """The strict schema of the vendored CRD's `version`, or a str saying why none."""
+    from importlib.resources import files
+
     import yaml
 
     from migrate.manifests.crds import UPSTREAMS
 
     vendored = VENDORED_CRDS[(group, kind)]
     text = files("migrate.manifests").joinpath(vendored.file).read_text(encoding="utf-8")
-    crd = yaml.safe_load(text)
+    crd = yaml.load(text, Loader=_yaml_loader())
     served = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served")}
     if version not in served:
         return (
@@ -240,7 +452,7 @@ def _crd_validator(group: str, kind: str, version: str) -> Any:
             f"{UPSTREAMS[vendored.source].version} CRD serves (it serves "
             f"{', '.join(f'{group}/{v}' for v in sorted(served))}): change the apiVersion"
         )
-    schema = _strict(served[version]["schema"]["openAPIV3Schema"])
+    schema: dict[str, Any] = _strict(served[version]["schema"]["openAPIV3Schema"])
     # the API server checks apiVersion, kind and metadata itself; many CRDs (Istio's)
     # leave them out of their schema, which strictness would then refuse
     schema.setdefault("properties", {}).update(
@@ -254,11 +466,11 @@ def _crd_validator(group: str, kind: str, version: str) -> Any:
             if key not in schema["properties"]
         }
     )
-    return jsonschema.Draft7Validator(schema)
+    return schema
 
 
 def _crd_errors(manifest: Manifest) -> list[str]:
-    validator = _crd_validator(manifest.group, manifest.kind, manifest.api_version.split("/")[-1])
+    validator = _crd_validator(manifest.group, manifest.kind, _served_version(manifest))
     if isinstance(validator, str):
         return [validator]
     errors = sorted(validator.iter_errors(manifest.obj), key=lambda e: list(e.absolute_path))
@@ -268,30 +480,47 @@ def _crd_errors(manifest: Manifest) -> list[str]:
     ]
 
 
+def _served_version(manifest: Manifest) -> str:
+    return manifest.api_version.split("/")[-1]
+
+
 def validate(
-    manifests: Iterable[Manifest], kubernetes_version: str, *, required: bool = True
+    manifests: Iterable[Manifest],
+    kubernetes_version: str,
+    *,
+    required: bool = True,
+    cache: ResultCache | None = None,
 ) -> ValidationReport:
     """Check every core object, and every custom resource whose CRD is vendored; raise
     `ValidationFailed` naming each failure (the set: migrate.manifests.lint).
 
     Without the library, `required=False` (what `plan` asks for) checks nothing and
     says so in `skipped` instead of failing.
+
+    Each answer is kept in `cache` (default: the file in the user's cache directory,
+    migrate.state.cache.default_dir()) under the sha256 of the object's content and of the
+    schema's identity: the Kubernetes version, the kubernetes-validate, jsonschema and
+    referencing versions and this module's code for core objects; the vendored CRD
+    file's sha256 for custom resources. A missing, stale or corrupt cache only means
+    the objects are checked again.
     """
+    from migrate.state.cache import ResultCache, default_dir
+
     manifests = list(manifests)
-    if not required:
-        try:
-            _library()
-        except UserError:
-            return ValidationReport(versions=[], not_checked=manifests, skipped=INSTALL_HINT)
+    if not required and not _installed():
+        return ValidationReport(versions=[], not_checked=manifests, skipped=INSTALL_HINT)
     report = ValidationReport(versions=versions_for(kubernetes_version))
+    results = cache if cache is not None else ResultCache(default_dir())
     failures: list[str] = []
     for manifest in manifests:
         if has_vendored_crd(manifest):
             report.crd_checked.append(manifest)
+            identity = _crd_identity(manifest.group, manifest.kind, _served_version(manifest))
+            errors = _cached(results, _key(identity, manifest.obj), partial(_crd_errors, manifest))
             failures.extend(
                 f"phase-{manifest.phase}/{manifest.filename}: {manifest.ref} "
                 f"({crd_source(manifest)}): {error}"
-                for error in _crd_errors(manifest)
+                for error in errors
             )
             continue
         if not is_core(manifest):
@@ -299,12 +528,17 @@ def validate(
             continue
         report.checked.append(manifest)
         for version in report.versions:
-            error = _validate_cached(manifest.text, version)
-            if error:
-                failures.append(
-                    f"phase-{manifest.phase}/{manifest.filename}: {manifest.ref} "
-                    f"(Kubernetes {version}): {error}"
-                )
+            errors = _cached(
+                results,
+                _key(_core_identity(version), manifest.obj),
+                partial(_core_errors, manifest, version),
+            )
+            failures.extend(
+                f"phase-{manifest.phase}/{manifest.filename}: {manifest.ref} "
+                f"(Kubernetes {version}): {error}"
+                for error in errors
+            )
+    results.save()
     if failures:
         shown = failures[:20]
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""

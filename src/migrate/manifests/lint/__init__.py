@@ -100,7 +100,16 @@ class SetModel:
         return f"phase-{release.phase}/{release.filename}"
 
     def of_kind(self, *kinds: str) -> list[Manifest]:
+        if len(kinds) == 1:  # the rules ask this thousands of times: answered from an index
+            return list(self._by_kind.get(kinds[0], ()))
         return [m for m in self.manifests if m.kind in kinds]
+
+    @cached_property
+    def _by_kind(self) -> dict[str, list[Manifest]]:
+        index: dict[str, list[Manifest]] = {}
+        for m in self.manifests:
+            index.setdefault(m.kind, []).append(m)
+        return index
 
     def find(self, kind: str, namespace: str | None, name: str) -> Manifest | None:
         for m in self.manifests:
