@@ -20,7 +20,7 @@ from migrate.manifests.helm import (
     KUBERNETES_SUPPORT,
     PROMETHEUS_OPERATOR_VERSION,
 )
-from migrate.manifests.model import Manifest
+from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.validate import (
     VENDORED_CRDS,
@@ -130,17 +130,9 @@ HAND_MADE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
-    import shutil
-
-    from migrate import api
-    from tests.conftest import EXAMPLE_APP
-
-    base = tmp_path_factory.mktemp("crds")
-    shutil.copytree(EXAMPLE_APP, base / "app")
-    api.init(base / "project", base / "app")
-    return [m for p in render_project(open_context(base / "project")) for m in p.manifests]
+@pytest.fixture
+def rendered(example_render: list[PhaseManifests]) -> list[Manifest]:
+    return [m for p in example_render for m in p.manifests]
 
 
 def _samples(rendered: list[Manifest]) -> list[Manifest]:

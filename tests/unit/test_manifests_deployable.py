@@ -17,7 +17,7 @@ import yaml
 
 from migrate.errors import UserError
 from migrate.manifests.helm import jaeger_collector_service
-from migrate.manifests.model import HelmRelease, Manifest
+from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.sizing import SIDECAR, SIZES, Size
 from migrate.project import open_context
@@ -26,7 +26,10 @@ NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
 
 def _render(project: Path) -> tuple[list[Manifest], list[HelmRelease]]:
-    phases = render_project(open_context(project))
+    return _flat(render_project(open_context(project)))
+
+
+def _flat(phases: list[PhaseManifests]) -> tuple[list[Manifest], list[HelmRelease]]:
     return [m for p in phases for m in p.manifests], [r for p in phases for r in p.releases]
 
 
@@ -54,8 +57,10 @@ def _ingress_config(project: Path, **ingress: Any) -> None:
 # -- item 2: STRICT mTLS and what has no sidecar --------------------------------------
 
 
-def test_mtls_stays_strict_with_plain_text_only_on_the_scraped_port(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_mtls_stays_strict_with_plain_text_only_on_the_scraped_port(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, _ = _flat(example_render)
     default = _one(manifests, "PeerAuthentication", "default")
     assert "selector" not in default["spec"] and default["spec"]["mtls"]["mode"] == "STRICT"
     scrape = _one(manifests, "PeerAuthentication", "metrics-scrape")["spec"]
@@ -87,8 +92,8 @@ def test_mtls_stays_strict_with_plain_text_only_on_the_scraped_port(project: Pat
         ]
 
 
-def test_operator_managed_pods_get_no_sidecar(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_operator_managed_pods_get_no_sidecar(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     kafka = _of(manifests, "Kafka")[0]["spec"]
     assert kafka["entityOperator"]["template"]["pod"]["metadata"]["labels"] == NO_SIDECAR
     pool = _of(manifests, "KafkaNodePool")[0]["spec"]
@@ -120,16 +125,18 @@ def _restricted(security: dict[str, Any]) -> bool:
     return all(security.get(key) == value for key, value in RESTRICTED.items())
 
 
-def test_strimzi_runs_its_restricted_pod_security_provider(project: Path) -> None:
-    _, releases = _render(project)
+def test_strimzi_runs_its_restricted_pod_security_provider(
+    example_render: list[PhaseManifests],
+) -> None:
+    _, releases = _flat(example_render)
     values = _release(releases, "strimzi").values
     assert {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"} in values[
         "extraEnvs"
     ]
 
 
-def test_eck_init_containers_are_restricted_by_name(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_eck_init_containers_are_restricted_by_name(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     kibana = _one(manifests, "Kibana", "project-analytics")["spec"]["podTemplate"]["spec"]
     # ECK 3.x names Kibana's init container elastic-internal-init (2.x: -init-config)
     assert [c["name"] for c in kibana["initContainers"]] == ["elastic-internal-init"]
@@ -174,11 +181,13 @@ def _as_floats(size: Size) -> list[float]:
     return [size.cpu / 1000, size.memory, size.cpu_limit / 1000, size.memory_limit]
 
 
-def test_the_quota_holds_every_pod_at_its_maximum_with_sidecars(project: Path) -> None:
+def test_the_quota_holds_every_pod_at_its_maximum_with_sidecars(
+    example_render: list[PhaseManifests],
+) -> None:
     """Recounts from the rendered objects (not from sizing.py's own sum): each
     Deployment at its autoscaler's maximum (or its replicas) plus one surge pod, each
     StatefulSet, the operator CRs' pods, and a sidecar in every pod of ours."""
-    manifests, _ = _render(project)
+    manifests, _ = _flat(example_render)
     maxima: dict[str, int] = {}
     for hpa in _of(manifests, "HorizontalPodAutoscaler"):
         maxima[hpa["spec"]["scaleTargetRef"]["name"]] = hpa["spec"]["maxReplicas"]
@@ -231,8 +240,10 @@ def test_the_quota_holds_every_pod_at_its_maximum_with_sidecars(project: Path) -
     assert _quantity(hard["limits.cpu"]) <= math.ceil(need[2] * 1.25)
 
 
-def test_sidecar_resources_are_explicit_and_agree_with_istiod(project: Path) -> None:
-    manifests, releases = _render(project)
+def test_sidecar_resources_are_explicit_and_agree_with_istiod(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, releases = _flat(example_render)
     istiod = _release(releases, "istiod").values
     assert istiod["global"]["proxy"]["resources"] == SIDECAR.to_k8s()
     for deployment in _of(manifests, "Deployment"):
@@ -247,8 +258,8 @@ def test_sidecar_resources_are_explicit_and_agree_with_istiod(project: Path) -> 
 # -- item 5: the entry point ---------------------------------------------------------
 
 
-def test_nginx_names_the_service_to_the_mesh(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_nginx_names_the_service_to_the_mesh(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     annotations = _one(manifests, "Ingress", "project-plugins")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/service-upstream"] == "true"
     assert (
@@ -304,8 +315,8 @@ def test_invoke_is_closed_without_an_issuer_and_needs_a_jwt_with_one(project: Pa
     assert authn["selector"] == deny["selector"]
 
 
-def test_only_idempotent_routes_are_retried(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_only_idempotent_routes_are_retried(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     services = _of(manifests, "VirtualService")
     assert services
     for service in services:
@@ -374,8 +385,8 @@ def test_gateway_api_instead_of_ingress_nginx(project: Path) -> None:
 # -- item 6: mesh tracing -------------------------------------------------------------
 
 
-def test_mesh_tracing_goes_to_the_jaeger_collector(project: Path) -> None:
-    manifests, releases = _render(project)
+def test_mesh_tracing_goes_to_the_jaeger_collector(example_render: list[PhaseManifests]) -> None:
+    manifests, releases = _flat(example_render)
     mesh = _release(releases, "istiod").values["meshConfig"]
     assert "enableTracing" not in mesh
     (provider,) = mesh["extensionProviders"]
@@ -392,8 +403,10 @@ def test_mesh_tracing_goes_to_the_jaeger_collector(project: Path) -> None:
 # -- item 8: smaller points -----------------------------------------------------------
 
 
-def test_statefulsets_are_governed_by_headless_services(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_statefulsets_are_governed_by_headless_services(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, _ = _flat(example_render)
     services = {s["metadata"]["name"]: s for s in _of(manifests, "Service")}
     stateful = _of(manifests, "StatefulSet")
     assert len(stateful) == 2
@@ -405,8 +418,10 @@ def test_statefulsets_are_governed_by_headless_services(project: Path) -> None:
         assert "clusterIP" not in services[workload["metadata"]["name"]]["spec"]
 
 
-def test_redis_runs_as_a_high_uid_with_a_writable_data_dir(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_redis_runs_as_a_high_uid_with_a_writable_data_dir(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, _ = _flat(example_render)
     for workload in _of(manifests, "StatefulSet"):
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == 10001
@@ -414,8 +429,10 @@ def test_redis_runs_as_a_high_uid_with_a_writable_data_dir(project: Path) -> Non
         assert pod["containers"][0]["securityContext"]["runAsUser"] == 10001
 
 
-def test_workers_that_keep_two_replicas_have_a_disruption_budget(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_workers_that_keep_two_replicas_have_a_disruption_budget(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, _ = _flat(example_render)
     budgets = {b["metadata"]["name"]: b for b in _of(manifests, "PodDisruptionBudget")}
     for scaled in _of(manifests, "ScaledObject"):
         name = scaled["spec"]["scaleTargetRef"]["name"]
@@ -425,8 +442,8 @@ def test_workers_that_keep_two_replicas_have_a_disruption_budget(project: Path) 
             assert name not in budgets
 
 
-def test_the_idle_track_keeps_one_warm_pod(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_the_idle_track_keeps_one_warm_pod(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     services = [
         s
         for s in _of(manifests, "Service")

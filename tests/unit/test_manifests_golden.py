@@ -35,11 +35,11 @@ def _files(root: Path) -> dict[str, str]:
     }
 
 
-def test_rendered_manifests_match_the_golden_files(project: Path, tmp_path: Path) -> None:
+def test_rendered_manifests_match_the_golden_files(shared_project: Path, tmp_path: Path) -> None:
     out = tmp_path / "rendered"
     # the golden files pin what is rendered; the whole-set checks have tests of their own
     # (and the example project has no registry, which `image-pullable` reports)
-    api.render(project, out=out, diagram=True, minimum_failure_severity="none")
+    api.render(shared_project, out=out, diagram=True, minimum_failure_severity="none")
     rendered = _files(out)
     if os.environ.get("MIGRATE_UPDATE_GOLDEN") == "1":
         shutil.rmtree(GOLDEN, ignore_errors=True)

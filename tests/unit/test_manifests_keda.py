@@ -18,7 +18,7 @@ import yaml
 
 from migrate import api
 from migrate.manifests.helm import CHART_VERSIONS, KEDA_APP_VERSION, KEDA_REPO
-from migrate.manifests.model import Manifest
+from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.runtime_env import containers
 from migrate.manifests.validate import ValidationFailed, validate
@@ -30,6 +30,11 @@ CRD = files("migrate.manifests").joinpath("crds/keda/keda.sh_scaledobjects.yaml"
 
 def _phase3(project: Path) -> list[Manifest]:
     (phase,) = render_project(open_context(project), [3])
+    return list(phase.manifests)
+
+
+def _phase3_of(phases: list[PhaseManifests]) -> list[Manifest]:
+    (phase,) = [p for p in phases if p.phase == 3]
     return list(phase.manifests)
 
 
@@ -90,8 +95,10 @@ def test_redis_triggers_read_the_lag_of_each_consumed_stream(project: Path) -> N
         assert spec["minReplicaCount"] == 2 and spec["maxReplicaCount"] == 10
 
 
-def test_kafka_triggers_never_ask_for_more_consumers_than_partitions(project: Path) -> None:
-    manifests = _phase3(project)
+def test_kafka_triggers_never_ask_for_more_consumers_than_partitions(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests = _phase3_of(example_render)
     partitions = {
         m.obj["spec"]["topicName"]: m.obj["spec"]["partitions"]
         for m in manifests
@@ -112,8 +119,10 @@ def test_kafka_triggers_never_ask_for_more_consumers_than_partitions(project: Pa
     assert planner["maxReplicaCount"] == 3  # one topic of 3 partitions, though max_replicas 10
 
 
-def test_the_keda_chart_comes_with_the_auto_scaling_task(project: Path) -> None:
-    (phase,) = render_project(open_context(project), [3])
+def test_the_keda_chart_comes_with_the_auto_scaling_task(
+    example_render: list[PhaseManifests],
+) -> None:
+    (phase,) = [p for p in example_render if p.phase == 3]
     (keda,) = [r for r in phase.releases if r.chart == "keda"]
     assert keda.task == "auto-scaling" and keda.repository == KEDA_REPO
     assert keda.repository == "https://kedacore.github.io/charts"
@@ -140,8 +149,10 @@ def _broken(manifest: Manifest, change: Any) -> Manifest:
     )
 
 
-def test_a_broken_trigger_is_rejected_naming_the_object(project: Path) -> None:
-    manifests = _phase3(project)
+def test_a_broken_trigger_is_rejected_naming_the_object(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests = _phase3_of(example_render)
     planner = _scaled(manifests)["planner-worker"]
 
     def misspell(obj: dict[str, Any]) -> None:
@@ -167,14 +178,16 @@ def test_a_broken_trigger_is_rejected_naming_the_object(project: Path) -> None:
     assert "spec.triggers.0.metadata.lagThreshold: 10 is not of type 'string'" in text
 
 
-def test_an_unserved_api_version_is_rejected(project: Path) -> None:
-    planner = _scaled(_phase3(project))["planner-worker"]
+def test_an_unserved_api_version_is_rejected(example_render: list[PhaseManifests]) -> None:
+    planner = _scaled(_phase3_of(example_render))["planner-worker"]
     beta = _broken(planner, lambda obj: obj.update(apiVersion="keda.sh/v1beta1"))
     with pytest.raises(ValidationFailed, match=r"keda\.sh/v1beta1 is not a version"):
         validate([beta], "1.30")
 
 
-def test_one_autoscaler_per_deployment_and_partitions_bound_kafka_workers(project: Path) -> None:
+def test_one_autoscaler_per_deployment_and_partitions_bound_kafka_workers(
+    example_render: list[PhaseManifests],
+) -> None:
     # the set checks moved to migrate.manifests.lint (scaling.py; tests/unit/test_lint_core.py)
     from migrate.manifests.lint import SetModel
     from migrate.manifests.lint.scaling import (
@@ -183,7 +196,7 @@ def test_one_autoscaler_per_deployment_and_partitions_bound_kafka_workers(projec
         scaler_max_partitions,
     )
 
-    manifests = _phase3(project)
+    manifests = _phase3_of(example_render)
     planner = _scaled(manifests)["planner-worker"]
     hpa = next(m for m in manifests if m.kind == "HorizontalPodAutoscaler")
     on_the_worker = _broken(

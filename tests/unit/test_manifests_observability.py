@@ -21,7 +21,7 @@ from migrate.manifests.helm import (
     jaeger_collector_service,
     jaeger_otlp_endpoint,
 )
-from migrate.manifests.model import HelmRelease, Manifest
+from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.runtime_env import containers
 from migrate.project import open_context
@@ -29,7 +29,10 @@ from tests.unit.test_manifests_runtime_env import configure
 
 
 def _render(project: Path) -> tuple[list[Manifest], list[HelmRelease]]:
-    phases = render_project(open_context(project))
+    return _flat(render_project(open_context(project)))
+
+
+def _flat(phases: list[PhaseManifests]) -> tuple[list[Manifest], list[HelmRelease]]:
     return [m for p in phases for m in p.manifests], [r for p in phases for r in p.releases]
 
 
@@ -61,8 +64,8 @@ def _http_port(manifest: Manifest) -> int:
     return int(port["containerPort"])
 
 
-def test_probes_ask_what_the_runtime_serves(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_probes_ask_what_the_runtime_serves(example_render: list[PhaseManifests]) -> None:
+    manifests, _ = _flat(example_render)
     found = containers(manifests)
     assert len(found) == 19
     for container in found:
@@ -77,8 +80,10 @@ def test_probes_ask_what_the_runtime_serves(project: Path) -> None:
         assert _http_port(container.manifest) == int(container.env["PORT"]["value"])
 
 
-def test_every_scraped_path_is_metrics_on_the_http_port(project: Path) -> None:
-    manifests, _ = _render(project)
+def test_every_scraped_path_is_metrics_on_the_http_port(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, _ = _flat(example_render)
     workloads = [c.manifest for c in containers(manifests)]
     services = {m.name: m for m in manifests if m.kind == "Service"}
     scraped: set[str] = set()
@@ -107,8 +112,10 @@ def test_every_scraped_path_is_metrics_on_the_http_port(project: Path) -> None:
     assert scraped == {w.name for w in workloads if not w.name.endswith("-green")}
 
 
-def test_the_otlp_endpoint_is_the_jaeger_collector_phase_1_installs(project: Path) -> None:
-    manifests, releases = _render(project)
+def test_the_otlp_endpoint_is_the_jaeger_collector_phase_1_installs(
+    example_render: list[PhaseManifests],
+) -> None:
+    manifests, releases = _flat(example_render)
     (jaeger,) = [r for r in releases if r.chart == "jaeger"]
     assert jaeger.phase == 1 and jaeger.name == "jaeger" and jaeger.namespace == "monitoring"
     # the all-in-one pod (COLLECTOR_OTLP_ENABLED=true in chart 3.3.1) is the collector:

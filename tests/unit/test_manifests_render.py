@@ -1,4 +1,7 @@
-"""Rendering the example application: what each phase holds, hardening, no secrets."""
+"""Rendering the example application: what each phase holds, hardening, no secrets.
+
+Tests that only read the render share one (`example_render`, tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,12 @@ from typing import Any
 import pytest
 
 from migrate import api
-from migrate.manifests.model import Manifest
-from migrate.manifests.render import render_project, write
+from migrate.manifests.model import Manifest, PhaseManifests
+from migrate.manifests.render import write
 from migrate.project import open_context
 
 
-def _render(project: Path) -> dict[int, list[Manifest]]:
-    phases = render_project(open_context(project))
+def _render(phases: list[PhaseManifests]) -> dict[int, list[Manifest]]:
     return {p.phase: list(p.manifests) for p in phases}
 
 
@@ -28,8 +30,8 @@ def _one(manifests: list[Manifest], kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def test_every_phase_renders_what_the_issue_lists(project: Path) -> None:
-    by_phase = _render(project)
+def test_every_phase_renders_what_the_issue_lists(example_render: list[PhaseManifests]) -> None:
+    by_phase = _render(example_render)
     assert {
         "Namespace",
         "ResourceQuota",
@@ -59,16 +61,18 @@ def test_every_phase_renders_what_the_issue_lists(project: Path) -> None:
     assert {"StatefulSet", "Elasticsearch", "Kibana", "NetworkPolicy"} <= _kinds(by_phase[4])
 
 
-def test_namespace_enforces_restricted_pod_security_and_mesh_injection(project: Path) -> None:
-    namespace = _one(_render(project)[1], "Namespace", "project")
+def test_namespace_enforces_restricted_pod_security_and_mesh_injection(
+    example_render: list[PhaseManifests],
+) -> None:
+    namespace = _one(_render(example_render)[1], "Namespace", "project")
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.30"
     assert labels["istio-injection"] == "enabled"
 
 
-def test_plugin_deployments_are_hardened(project: Path) -> None:
-    deployments = [m for m in _render(project)[2] if m.kind == "Deployment"]
+def test_plugin_deployments_are_hardened(example_render: list[PhaseManifests]) -> None:
+    deployments = [m for m in _render(example_render)[2] if m.kind == "Deployment"]
     assert len(deployments) == 12  # 6 plugins x (blue, green)
     for manifest in deployments:
         pod = manifest.obj["spec"]["template"]["spec"]
@@ -94,8 +98,8 @@ def test_plugin_deployments_are_hardened(project: Path) -> None:
         assert annotations["prometheus.io/scrape"] == "true"
 
 
-def test_blue_green_service_selects_the_active_track(project: Path) -> None:
-    phase2 = _render(project)[2]
+def test_blue_green_service_selects_the_active_track(example_render: list[PhaseManifests]) -> None:
+    phase2 = _render(example_render)[2]
     service = _one(phase2, "Service", "report-writer")
     assert service["spec"]["selector"] == {
         "app.kubernetes.io/name": "report-writer",
@@ -108,8 +112,8 @@ def test_blue_green_service_selects_the_active_track(project: Path) -> None:
     assert green["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
 
-def test_ingress_routes_plugins_under_their_path(project: Path) -> None:
-    ingress = _one(_render(project)[2], "Ingress", "project-plugins")
+def test_ingress_routes_plugins_under_their_path(example_render: list[PhaseManifests]) -> None:
+    ingress = _one(_render(example_render)[2], "Ingress", "project-plugins")
     paths = {
         p["path"]: p["backend"]["service"]["name"]
         for p in ingress["spec"]["rules"][0]["http"]["paths"]
@@ -119,8 +123,8 @@ def test_ingress_routes_plugins_under_their_path(project: Path) -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
 
 
-def test_istio_objects_per_plugin(project: Path) -> None:
-    phase2 = _render(project)[2]
+def test_istio_objects_per_plugin(example_render: list[PhaseManifests]) -> None:
+    phase2 = _render(example_render)[2]
     peer = _one(phase2, "PeerAuthentication", "default")
     assert peer["spec"] == {"mtls": {"mode": "STRICT"}}
     virtual = _one(phase2, "VirtualService", "planner")
@@ -130,8 +134,10 @@ def test_istio_objects_per_plugin(project: Path) -> None:
     assert rule["spec"]["trafficPolicy"]["tls"] == {"mode": "ISTIO_MUTUAL"}
 
 
-def test_kafka_topic_for_every_event_its_dead_letters_and_settled_notices(project: Path) -> None:
-    phase3 = _render(project)[3]
+def test_kafka_topic_for_every_event_its_dead_letters_and_settled_notices(
+    example_render: list[PhaseManifests],
+) -> None:
+    phase3 = _render(example_render)[3]
     topics = {m.obj["spec"]["topicName"] for m in phase3 if m.kind == "KafkaTopic"}
     types = {
         "task.created",
@@ -147,8 +153,8 @@ def test_kafka_topic_for_every_event_its_dead_letters_and_settled_notices(projec
     assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
 
 
-def test_phase3_orchestrator_workers_and_autoscalers(project: Path) -> None:
-    by_phase = _render(project)
+def test_phase3_orchestrator_workers_and_autoscalers(example_render: list[PhaseManifests]) -> None:
+    by_phase = _render(example_render)
     phase3 = by_phase[3]
     orchestrator = _one(phase3, "Deployment", "project-orchestrator")
     workers = [m for m in phase3 if m.kind == "Deployment" and m.name.endswith("-worker")]
@@ -172,8 +178,10 @@ def test_phase3_orchestrator_workers_and_autoscalers(project: Path) -> None:
     assert "replicas" not in orchestrator["spec"]
 
 
-def test_network_policies_deny_by_default_and_allow_needed_flows(project: Path) -> None:
-    names = {m.name for m in _render(project)[4] if m.kind == "NetworkPolicy"}
+def test_network_policies_deny_by_default_and_allow_needed_flows(
+    example_render: list[PhaseManifests],
+) -> None:
+    names = {m.name for m in _render(example_render)[4] if m.kind == "NetworkPolicy"}
     assert {
         "default-deny",
         "allow-dns",
@@ -189,11 +197,13 @@ def test_network_policies_deny_by_default_and_allow_needed_flows(project: Path) 
     assert "allow-orchestrator-to-plugins" not in names
 
 
-def test_roadmap_checks_name_rendered_objects(project: Path) -> None:
+def test_roadmap_checks_name_rendered_objects(
+    shared_project: Path, example_render: list[PhaseManifests]
+) -> None:
     """The k8s_resource checks of manifests/infra tasks point at objects that are rendered."""
-    ctx = open_context(project)
-    rendered = {(m.kind, m.name) for p in render_project(ctx) for m in p.manifests}
-    releases = {r.name for p in render_project(ctx) for r in p.releases}
+    ctx = open_context(shared_project)
+    rendered = {(m.kind, m.name) for p in example_render for m in p.manifests}
+    releases = {r.name for p in example_render for r in p.releases}
     for _, task in ctx.roadmap.tasks():
         if task.action not in ("manifests", "infra"):
             continue
@@ -208,9 +218,9 @@ def test_roadmap_checks_name_rendered_objects(project: Path) -> None:
             assert (spec["kind"], spec["name"]) in rendered, (task.id, spec)
 
 
-def test_render_is_byte_stable(project: Path, tmp_path: Path) -> None:
-    first = api.render(project, out=tmp_path / "a")
-    api.render(project, out=tmp_path / "b")
+def test_render_is_byte_stable(shared_project: Path, tmp_path: Path) -> None:
+    first = api.render(shared_project, out=tmp_path / "a")
+    api.render(shared_project, out=tmp_path / "b")
     for path in first.files:
         relative = path.relative_to(tmp_path / "a")
         assert path.read_bytes() == (tmp_path / "b" / relative).read_bytes()
@@ -218,12 +228,12 @@ def test_render_is_byte_stable(project: Path, tmp_path: Path) -> None:
     assert text.splitlines()[0] == "apiVersion: v1"  # sorted keys
 
 
-def test_render_removes_files_it_no_longer_produces(project: Path, tmp_path: Path) -> None:
+def test_render_removes_files_it_no_longer_produces(shared_project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    api.render(project, phase=1, out=out)
+    api.render(shared_project, phase=1, out=out)
     stale = out / "phase-1" / "deployment-gone.yaml"
     stale.write_text("kind: Deployment\n")
-    api.render(project, phase=1, out=out)
+    api.render(shared_project, phase=1, out=out)
     assert not stale.exists()
     assert not (out / "phase-2").exists()
 
@@ -250,8 +260,8 @@ def test_no_rendered_file_contains_the_database_password(
             assert password not in path.read_text(encoding="utf-8"), path
 
 
-def test_write_one_file_per_object(project: Path, tmp_path: Path) -> None:
-    phases = render_project(open_context(project))
+def test_write_one_file_per_object(example_render: list[PhaseManifests], tmp_path: Path) -> None:
+    phases = example_render
     files = write(phases, tmp_path)
     objects = sum(len(p.manifests) + len(p.releases) for p in phases)
     assert len(files) == objects == len(set(files))

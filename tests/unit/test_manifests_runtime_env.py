@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from migrate.inventory import scan
-from migrate.manifests.model import Manifest
+from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.render import ManifestError, render_project
 from migrate.manifests.runtime_env import containers, env_errors
 from migrate.project import open_context
@@ -122,9 +122,11 @@ def test_bus_settings_point_at_rendered_objects(project: Path, queue: str) -> No
             assert cluster in kafka and bootstrap.endswith(".project.svc:9092")
 
 
-def test_workers_consume_what_their_plugin_yaml_says(project: Path) -> None:
-    manifests = rendered(project)
-    plugins = {p.name: p for p in scan(project.parent / "agents-app").plugins}
+def test_workers_consume_what_their_plugin_yaml_says(
+    shared_project: Path, example_render: list[PhaseManifests]
+) -> None:
+    manifests = [m for p in example_render for m in p.manifests]
+    plugins = {p.name: p for p in scan(shared_project.parent / "agents-app").plugins}
     workers = [c for c in containers(manifests) if c.role == "worker"]
     assert len(workers) == len(plugins)
     for worker in workers:
@@ -137,11 +139,13 @@ def test_workers_consume_what_their_plugin_yaml_says(project: Path) -> None:
         assert worker.manifest.name.endswith("-worker")
 
 
-def test_the_orchestrator_learns_the_event_graph_from_the_inventory(project: Path) -> None:
-    manifests = rendered(project)
+def test_the_orchestrator_learns_the_event_graph_from_the_inventory(
+    shared_project: Path, example_render: list[PhaseManifests]
+) -> None:
+    manifests = [m for p in example_render for m in p.manifests]
     (orchestrator,) = [c for c in containers(manifests) if c.role == "orchestrator"]
     graph = json.loads(_value(orchestrator.env, "MIGRATE_EVENT_GRAPH"))
-    plugins = scan(project.parent / "agents-app").plugins
+    plugins = scan(shared_project.parent / "agents-app").plugins
     assert graph == {
         p.name: {"consumes": p.manifest.events.consumes, "produces": p.manifest.events.produces}
         for p in plugins

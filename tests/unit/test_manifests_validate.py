@@ -9,10 +9,8 @@ import pytest
 
 from migrate import api
 from migrate.errors import UserError
-from migrate.manifests.model import Manifest
-from migrate.manifests.render import render_project
+from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.validate import ValidationFailed, is_core, validate, versions_for
-from migrate.project import open_context
 
 NEWEST = ".".join(kubernetes_validate.latest_version().split(".")[:2])
 
@@ -23,8 +21,10 @@ def test_versions_are_the_target_and_the_newest() -> None:
 
 
 @pytest.mark.parametrize("version", ["1.30", NEWEST])
-def test_every_core_object_of_the_example_validates_strictly(project: Path, version: str) -> None:
-    manifests = [m for p in render_project(open_context(project)) for m in p.manifests]
+def test_every_core_object_of_the_example_validates_strictly(
+    example_render: list[PhaseManifests], version: str
+) -> None:
+    manifests = [m for p in example_render for m in p.manifests]
     core = [m for m in manifests if is_core(m)]
     assert len(core) > 50
     for manifest in core:

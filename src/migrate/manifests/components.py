@@ -160,6 +160,14 @@ class Options:
     def has(self, component: str) -> bool:
         return component in self.components
 
+    def worker_max_replicas(self, consumes: int) -> int:
+        """A worker's ceiling under KEDA (its ScaledObject's maxReplicaCount): a Kafka
+        consumer group reads each partition with one consumer, so a worker that reads
+        `consumes` topics has work for at most `partitions * consumes` replicas."""
+        if self.queue == "kafka":
+            return min(self.max_replicas, self.partitions * consumes)
+        return self.max_replicas
+
 
 def task_components(action: str, with_: dict[str, object]) -> tuple[str, ...]:
     if action == "infra":

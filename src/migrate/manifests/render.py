@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import UserError
+from migrate.manifests import facts as decide
 from migrate.manifests import tracks as tracks_state
 from migrate.manifests.components import (
     TEMPLATES,
@@ -23,94 +23,29 @@ from migrate.manifests.components import (
     roadmap_options,
     task_components,
 )
+
+# re-exported: infra/stack.py names the database Secret with them
+from migrate.manifests.facts import DATABASE_SECRET_KEY as DATABASE_SECRET_KEY
+from migrate.manifests.facts import Names as Names
 from migrate.manifests.helm import ISTIO_TRACING_PROVIDER, releases_for
 from migrate.manifests.images import orchestrator_image, plugin_image
 from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests, TaskManifests
 from migrate.manifests.naming import plugin_label
 from migrate.manifests.sizing import resource_quota, sidecar_annotations, template_sizes
+from migrate.roadmap import RENDERED_KINDS
 from migrate.runtime.bus.base import SETTLED
 
 if TYPE_CHECKING:
     from migrate.engine.context import Context
     from migrate.roadmap import Task
 
-RENDERED_ACTIONS = ("manifests", "infra")
-DATABASE_SECRET_KEY = "url"
+RENDERED_ACTIONS = RENDERED_KINDS  # the kinds that render objects (one list: roadmap.py)
 #: dead letters of `<type>` go to topic `<type>.dlq` (DESIGN 3.9)
 DEAD_LETTER_SUFFIX = ".dlq"
 
 
 class ManifestError(UserError):
     """A template renders something that is not a valid Kubernetes object."""
-
-
-@dataclass(frozen=True)
-class Names:
-    """The names objects refer to each other by (one place, so they agree)."""
-
-    project: str
-    namespace: str
-
-    @property
-    def database_secret(self) -> str:
-        return f"{self.project}-database"
-
-    @property
-    def orchestrator(self) -> str:
-        return f"{self.project}-orchestrator"
-
-    @property
-    def kafka(self) -> str:
-        return f"{self.project}-events"
-
-    @property
-    def cache(self) -> str:
-        return f"{self.project}-cache"
-
-    @property
-    def queue(self) -> str:
-        return f"{self.project}-queue"
-
-    @property
-    def analytics(self) -> str:
-        return f"{self.project}-analytics"
-
-    @property
-    def ingress(self) -> str:
-        return f"{self.project}-plugins"
-
-    @property
-    def tls_secret(self) -> str:
-        """Where cert-manager writes the host's certificate unless target.ingress names one."""
-        return f"{self.project}-tls"
-
-    @property
-    def kafka_bootstrap(self) -> str:
-        """The plain listener of the Strimzi cluster's bootstrap Service."""
-        return f"{self.kafka}-kafka-bootstrap.{self.namespace}.svc:9092"
-
-    def redis_address(self, name: str) -> str:
-        return f"{name}.{self.namespace}.svc:6379"
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "project": self.project,
-            "namespace": self.namespace,
-            "database_secret": self.database_secret,
-            "database_secret_key": DATABASE_SECRET_KEY,
-            "orchestrator": self.orchestrator,
-            "kafka": self.kafka,
-            "kafka_bootstrap": self.kafka_bootstrap,
-            "cache": self.cache,
-            "cache_address": self.redis_address(self.cache),
-            "cache_url": f"redis://{self.redis_address(self.cache)}/0",
-            "queue": self.queue,
-            "queue_address": self.redis_address(self.queue),
-            "queue_url": f"redis://{self.redis_address(self.queue)}/0",
-            "analytics": self.analytics,
-            "ingress": self.ingress,
-            "tls_secret": self.tls_secret,
-        }
 
 
 class Renderer:
@@ -199,25 +134,46 @@ class Renderer:
         return facts
 
     @cached_property
-    def plugins(self) -> list[dict[str, Any]]:
-        """What templates see of each plugin: names, image, events, tracks."""
-        result = []
-        for fact in self._plugin_facts:
-            track = self.tracks[fact["name"]]
-            result.append(
-                {
-                    **fact,
-                    # the worker Deployment, its consumer group and its ScaledObject share it
-                    "worker": plugin_label(fact["name"], "worker"),
-                    "tracks": [
-                        {"name": t, "deployment": plugin_label(fact["name"], t), "image": image}
-                        for t, image in sorted(track.images.items())
-                    ],
-                    "active_track": track.active,
-                    "active_deployment": plugin_label(fact["name"], track.active),
-                }
+    def facts(self) -> decide.Facts:
+        """The decisions behind the objects (manifests/facts.py), made once per render."""
+        target = self.ctx.config.target
+        settings = decide.Settings(
+            otlp_endpoint=target.monitoring.otlp_endpoint,
+            schema=target.db_schema,
+            controller=target.ingress.controller,
+            host=target.ingress.host,
+            class_name=target.ingress.class_name,
+            tls_secret=target.ingress.tls_secret,
+            cluster_issuer=target.ingress.cluster_issuer,
+        )
+        plugins = [
+            decide.PluginInput(
+                name=fact["name"],
+                image=fact["image"],
+                version=fact["version"],
+                description=fact["description"],
+                entrypoint=fact["entrypoint"],
+                consumes=tuple(fact["consumes"]),
+                produces=tuple(fact["produces"]),
+                cache_ttl_s=fact["cache_ttl_s"],
+                track_images=self.tracks[fact["name"]].images,
+                active_track=self.tracks[fact["name"]].active,
             )
-        return result
+            for fact in self._plugin_facts
+        ]
+        return decide.build(
+            self.options,
+            self.names,
+            settings,
+            plugins,
+            event_graph=self.event_graph,
+            orchestrator_image=self._orchestrator_image(),
+        )
+
+    @property
+    def plugins(self) -> list[decide.Plugin]:
+        """What templates see of each plugin: names, image, events, tracks, decisions."""
+        return self.facts.plugins
 
     @cached_property
     def event_types(self) -> list[str]:
@@ -280,7 +236,7 @@ class Renderer:
                 components=set(components),
                 options=self.options,
                 names=self.names.to_dict(),
-                plugins=self.plugins,
+                **self.facts.variables(),
                 topics=self.topics,
                 event_graph=self.event_graph,
                 orchestrator_image=self._orchestrator_image(),

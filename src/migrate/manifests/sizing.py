@@ -119,9 +119,7 @@ def _worker_max(options: Options, consumes: int) -> int:
     """A worker's ceiling: KEDA's maxReplicaCount (k8s/keda.yaml.j2), else 1 replica."""
     if not options.has("hpa"):
         return 1
-    if options.queue == "kafka":
-        return min(options.max_replicas, options.partitions * consumes)
-    return options.max_replicas
+    return options.worker_max_replicas(consumes)
 
 
 def pod_groups(
