@@ -219,12 +219,15 @@ def apply(
     force: bool = False,
     confirm: Confirm | None = None,
     reporter: Reporter | None = None,
+    jobs: int | None = None,
 ) -> ApplyResult:
     """Apply phase `phase` (or the `only` tasks of it), holding the project lock.
 
-    `confirm` sees the plan and returns whether to go on (None: go on).
+    `confirm` sees the plan and returns whether to go on (None: go on). `jobs`: how
+    many independent changes of a task (e.g. image builds) run at once (None: default).
     Refuses while phase `phase - 1` is not done, unless `force`.
     """
+    from migrate.engine import gate
     from migrate.engine.executor import apply_plan, settle
     from migrate.engine.plan import build_plan, check_only
     from migrate.project import open_context
@@ -235,36 +238,22 @@ def apply(
     check_only(ctx.roadmap, [ctx.roadmap.phase(phase)], only)  # before the lock, and before
     # "phase N-1 is not done": an unknown phase or a task of another phase is the mistake
     with ProjectLock(ctx.state_dir, f"apply --phase {phase}"):
-        if phase > 1 and not force:
-            _require_done(ctx.roadmap.phase(phase - 1), ctx)
+        if not force:
+            gate.require_done(ctx, phase)
         the_plan = build_plan(ctx, [phase], only)
-        preflight(ctx, the_plan)
+        gate.preflight(ctx, the_plan)
         if not the_plan.has_changes:
             settle(ctx, the_plan)  # applied, with nothing to change
             run = None
         elif confirm is not None and not confirm(the_plan):
             return ApplyResult(plan=the_plan, run=None, confirmed=False)
         else:
-            run = apply_plan(ctx, the_plan)
+            run = apply_plan(ctx, the_plan, jobs=jobs)
         checks = run_checks(ctx, [phase], only=only)  # what the apply achieved
+        progress = gate.progress(ctx, phase)
         assert ctx.journal is not None  # opened with journal=True
-        states = ctx.journal.task_states()
-        tasks = ctx.roadmap.phase(phase).tasks
-        done = sum(1 for t in tasks if t.id in states and states[t.id].done)
         ctx.journal.check_identity()  # the journal this run recorded in is still there
-    return ApplyResult(
-        plan=the_plan, run=run, confirmed=True, checks=checks, progress=(done, len(tasks))
-    )
-
-
-def _require_done(previous: Any, ctx: Any) -> None:
-    states = ctx.journal.task_states()
-    done = [t.id for t in previous.tasks if states.get(t.id) and states[t.id].done]
-    if len(done) < len(previous.tasks):
-        raise RefusedError(
-            f"phase {previous.id} is not done: {len(done)} of {len(previous.tasks)} tasks "
-            f"verified; run `migrate verify --phase {previous.id}`, or pass --force"
-        )
+    return ApplyResult(plan=the_plan, run=run, confirmed=True, checks=checks, progress=progress)
 
 
 # --- rollback -------------------------------------------------------------------------
@@ -283,34 +272,14 @@ def rollback(
     Returns None when `confirm` declined. Refuses while a later phase is
     applied, unless `force`.
     """
+    from migrate.engine import gate
     from migrate.engine.executor import rollback_phase
     from migrate.project import open_context
     from migrate.state.lock import ProjectLock
 
     ctx = open_context(project_dir, reporter, journal=True)
-    assert ctx.journal is not None
     with ProjectLock(ctx.state_dir, "rollback"):
-        applied = ctx.journal.applied_phases()
-        if phase is not None and phase not in applied:
-            ctx.roadmap.phase(phase)  # "there is no phase 9", as plan says
-        if phase is None:
-            if not applied:
-                raise UserError("nothing to roll back: no phase has been applied")
-            phase = applied[-1]
-        later = [p for p in applied if p > phase]
-        if later and not force:
-            raise RefusedError(
-                f"phase {later[-1]} is applied after phase {phase}",
-                hint=f"roll back phase {later[-1]} first, or pass --force",
-            )
-        steps = ctx.journal.undoable_steps(phase)
-        if not steps:
-            raise UserError(f"nothing to roll back: phase {phase} has no applied changes")
-        descriptions = [  # with what undoing it keeps and deletes, when the action says
-            f"{s.task}: {s.resource}"
-            + (f" ({s.receipt['undo']})" if s.receipt and s.receipt.get("undo") else "")
-            for s in reversed(steps)
-        ]
+        phase, descriptions = gate.rollback_target(ctx, phase, force)
         if confirm is not None and not confirm(phase, descriptions):
             return None
         return rollback_phase(ctx, phase)
@@ -409,20 +378,11 @@ def data_load(
 ) -> LoadResult:
     """Load the datasets (default all) into `<target.schema>.<table>`, holding the
     project lock; unchanged files are skipped, changed ones replaced."""
-    from migrate.data import database, loader
-    from migrate.project import load as load_project
-    from migrate.state.lock import ProjectLock
+    from migrate.data import verbs
 
-    config, _ = load_project(project_dir)
-    inventory = _inventory(project_dir, config, reporter)
-    selected = loader.select(inventory, datasets)
-    with ProjectLock(project_dir / ".migrate", "data load"):
-        db = database.resolve(project_dir, config, database_url)
-        if reporter is not None:
-            reporter.info(f"database: {db.describe()}")
-        return loader.load(
-            db, config.target.db_schema, selected, reporter=reporter, workers=workers
-        )
+    return verbs.load(
+        project_dir, datasets, database_url=database_url, reporter=reporter, workers=workers
+    )
 
 
 def data_verify(
@@ -433,16 +393,9 @@ def data_verify(
     reporter: Reporter | None = None,
 ) -> VerifyResult:
     """Compare the source files with the database: keys, documents, rejects, hashes."""
-    from migrate.data import database, loader
-    from migrate.data.verify import verify
-    from migrate.project import load as load_project
+    from migrate.data import verbs
 
-    config, _ = load_project(project_dir)
-    selected = loader.select(_inventory(project_dir, config, reporter), datasets)
-    db = database.resolve(project_dir, config, database_url)
-    if reporter is not None:
-        reporter.info(f"database: {db.describe()}")
-    return verify(db, config.target.db_schema, selected, reporter=reporter)
+    return verbs.verify(project_dir, datasets, database_url=database_url, reporter=reporter)
 
 
 def data_rollback(
@@ -454,27 +407,11 @@ def data_rollback(
     reporter: Reporter | None = None,
 ) -> DataRollbackResult | None:
     """Drop what `data load` created (all, or the `datasets`); None when not confirmed."""
-    from migrate.data import database
-    from migrate.data.rollback import rollback
-    from migrate.project import load as load_project
-    from migrate.state.lock import ProjectLock
+    from migrate.data import verbs
 
-    config, _ = load_project(project_dir)
-    with ProjectLock(project_dir / ".migrate", "data rollback"):
-        db = database.resolve(project_dir, config, database_url)
-        if reporter is not None:
-            reporter.info(f"database: {db.describe()}")
-        return rollback(db, config.target.db_schema, datasets, confirm=confirm)
-
-
-def _inventory(project_dir: Path, config: Any, reporter: Reporter | None = None) -> Inventory:
-    from migrate.inventory import scan
-
-    inventory = scan((project_dir / config.source.path).resolve())
-    for warning in inventory.warnings:
-        if reporter is not None:
-            reporter.warn(warning)
-    return inventory
+    return verbs.rollback(
+        project_dir, datasets, database_url=database_url, confirm=confirm, reporter=reporter
+    )
 
 
 # --- images (DESIGN 3.7): thin wrappers over migrate.images.verbs ---------------------
@@ -622,28 +559,12 @@ def bench(
 # --- manifests and infra (issue 5): thin wrappers over migrate.manifests, migrate.infra --
 
 if TYPE_CHECKING:
+    from migrate.infra.verbs import InfraResult, InfraVerb
     from migrate.manifests.lint import LintReport
     from migrate.manifests.model import PhaseManifests
     from migrate.manifests.validate import ValidationReport
 
 DEFAULT_RENDER_DIR = Path("manifests")
-
-
-def preflight(ctx: Any, the_plan: Plan) -> None:
-    """Before anything is asked or changed: each action kind with pending changes checks
-    what it needs (a `preflight(ctx)` method: the Pulumi CLI, the cluster)."""
-    from migrate.actions import registry
-
-    kinds = {t.task.action for p in the_plan.phases for t in p.tasks if t.pending}
-    # checks that start nothing first: the data check may start the embedded server
-    order = ["infra", "manifests", "images", "data"]
-    for kind in sorted(kinds, key=lambda k: order.index(k) if k in order else len(order)):
-        check = getattr(registry.get(kind), "preflight", None)
-        if check is not None:
-            check(ctx)
-
-
-InfraVerb = Literal["preview", "up", "destroy", "cancel"]
 
 
 @dataclass(frozen=True)
@@ -740,25 +661,6 @@ def render(
     )
 
 
-@dataclass(frozen=True)
-class InfraResult:
-    verb: str
-    phase: int
-    stack: str
-    summary: dict[str, int]
-    outputs: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "verb": self.verb,
-            "phase": self.phase,
-            "stack": self.stack,
-            "summary": self.summary,
-            "outputs": self.outputs,
-        }
-
-
 def infra(
     project_dir: Path,
     verb: InfraVerb,
@@ -777,83 +679,9 @@ def infra(
     when the Pulumi CLI or the cluster is not there (checked before `confirm`
     is asked); None when `confirm` declined.
     """
-    from migrate.infra import cluster, stack
-    from migrate.manifests import applied
-    from migrate.project import open_context
-    from migrate.state.lock import ProjectLock
+    from migrate.infra import verbs
 
-    ctx = open_context(project_dir, reporter, journal=verb in ("up", "destroy"))
-    the_phase = ctx.roadmap.phase(phase)
-    cluster.require_libraries()
-    cluster.require_cli()
-    cluster.require_cluster(ctx.config.target.kube_context)
-    if verb == "up":
-        return _infra_up(ctx, the_phase, confirm)
-    if confirm is not None and not confirm():
-        return None
-    with ProjectLock(ctx.state_dir, f"infra {verb} --phase {phase}"):
-        if verb == "cancel":
-            result = stack.cancel(ctx, phase)
-        elif verb == "destroy":
-            assert ctx.journal is not None
-            run_id = ctx.journal.start_run("infra destroy", phase)
-            status = "failed"
-            try:
-                result = stack.destroy(ctx, phase)
-                for record in applied.phase_records(ctx.state_dir, phase):
-                    applied.delete(ctx.state_dir, phase, str(record["task"]))
-                for step in ctx.journal.undoable_steps(phase):
-                    if step.action in ("manifests", "infra"):
-                        ctx.journal.mark_rolled_back(step.id)
-                status = "ok"
-            finally:
-                ctx.journal.finish_run(run_id, status)
-        else:
-            from migrate.manifests.render import render_project
-            from migrate.manifests.validate import validate
-
-            (rendered,) = render_project(ctx, [phase])
-            validate(rendered.manifests, ctx.config.target.kubernetes_version)
-            records = [t.to_record() for t in rendered.tasks]
-            preview = stack.preview(ctx, phase, records)
-            if preview is None:  # previewing creates nothing: everything is to create
-                count = sum(len(r["objects"]) + len(r["releases"]) for r in records)
-                preview = stack.StackResult(
-                    stack.stack_name(ctx, phase), "preview", {"create": count}, {"exists": False}
-                )
-            result = preview
-    return InfraResult(
-        verb=verb, phase=phase, stack=result.stack, summary=result.summary, outputs=result.outputs
-    )
-
-
-def _infra_up(ctx: Any, the_phase: Any, confirm: Callable[[], bool] | None) -> InfraResult | None:
-    """`infra up`: the phase's provisioning tasks through the executor, journaled."""
-    from migrate.engine.executor import apply_plan, settle
-    from migrate.engine.plan import build_plan
-    from migrate.infra import stack
-    from migrate.manifests import applied
-    from migrate.state.lock import ProjectLock
-
-    phase = the_phase.id
-    tasks = [t.id for t in the_phase.tasks if t.action in ("manifests", "infra")]
-    if not tasks:
-        raise UserError(f"phase {phase} has no `manifests` or `infra` task to provision")
-    with ProjectLock(ctx.state_dir, f"infra up --phase {phase}"):
-        the_plan = build_plan(ctx, [phase], tasks)
-        preflight(ctx, the_plan)
-        if confirm is not None and not confirm():
-            return None
-        if the_plan.has_changes:
-            run = apply_plan(ctx, the_plan, verb="infra up")
-            summary = {"tasks applied": sum(len(t.applied) for t in run.tasks)}
-            name = stack.stack_name(ctx, phase)
-            outputs: dict[str, Any] = {"run": run.run_id}
-        else:  # the recorded set again: catches drift, changes no record
-            settle(ctx, the_plan)
-            result = stack.up(ctx, phase, applied.phase_records(ctx.state_dir, phase))
-            summary, name, outputs = result.summary, result.stack, result.outputs
-    return InfraResult(verb="up", phase=phase, stack=name, summary=summary, outputs=outputs)
+    return verbs.run(project_dir, verb, phase, confirm=confirm, reporter=reporter)
 
 
 # --- verify, ci, report (issue 6): thin wrappers over migrate.verify, migrate.report --

@@ -1,4 +1,8 @@
-"""Opening a project directory: its config, roadmap, context and journal."""
+"""Opening a project directory: its config, roadmap, context and journal.
+
+This is where the project is assembled: the roadmap loads on its own (it knows
+no action), and each task's `with:` block is then checked by the action registry
+against its kind's parameters, after expansion."""
 
 from __future__ import annotations
 
@@ -35,16 +39,18 @@ def open_context(
     journal, False never does, None opens it only when it exists (read-only verbs
     leave no trace)."""
     config, roadmap = load(project_dir)
-    db = project_dir / STATE_DIR / STATE_DB
-    if journal or (journal is None and db.is_file()):
-        opened: Journal | None = Journal(db)
-    else:
-        refuse_replaced(db)  # no journal here: was there one?
-        opened = None
-    return Context(
+    ctx = Context(
         project_dir=project_dir,
         config=config,
         roadmap=roadmap,
         reporter=reporter or NullReporter(),
-        journal=opened,
     )
+    from migrate.actions import registry
+
+    registry.check_params(ctx)  # every task's `with:`, once, after `{{ }}` expansion
+    db = project_dir / STATE_DIR / STATE_DB
+    if journal or (journal is None and db.is_file()):
+        ctx.journal = Journal(db)
+    elif not db.is_file():
+        refuse_replaced(db)  # no journal here: was there one?
+    return ctx

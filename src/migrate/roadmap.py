@@ -2,15 +2,17 @@
 
 Loading validates the YAML against the models below and then the rules that
 span the whole file (phase numbering, unique task ids, known `needs`, no
-cycles, action parameters); every error names the file, the line and the key
-path.
+cycles); every error names the file, the line and the key path. A task's
+`with:` block is checked where the project is assembled, after its `{{ }}`
+are expanded (`migrate.actions.registry.check_params`): this module imports
+nothing from `actions/` or `engine/`.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -18,8 +20,12 @@ from migrate.checks import Check
 from migrate.errors import RoadmapError
 from migrate.yamlfile import Loc, Located, format_loc
 
+#: The action kinds, the one list: `migrate.actions.registry` maps each to its module
+#: (`migrate.actions.<kind>`), and the roadmap accepts no other `action:`.
 ActionKind = Literal["manifests", "infra", "images", "data", "files", "manual"]
-ACTION_KINDS: tuple[str, ...] = ("manifests", "infra", "images", "data", "files", "manual")
+ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
+#: The kinds whose tasks render Kubernetes objects and provision them through Pulumi.
+RENDERED_KINDS: tuple[ActionKind, ...] = ("manifests", "infra")
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -63,6 +69,12 @@ class Roadmap(_Model):
         return isinstance(other, Roadmap) and self.phases == other.phases
 
     __hash__ = None  # type: ignore[assignment]  # as before: list fields are not hashable
+
+    @property
+    def located(self) -> Located | None:
+        """The file this roadmap was read from and the line of each value (None when it
+        was built in code)."""
+        return self._located
 
     def locate(self, value: str) -> tuple[Path, int | None, str] | None:
         """The file, line and key path of the first roadmap value equal to `value`: for
@@ -191,7 +203,6 @@ def _check_rules(roadmap: Roadmap, located: Located) -> None:
                         f"phase {roadmap.phases[where[need][0]].id}",
                         hint="a task may need tasks of its own or an earlier phase",
                     )
-            _check_params(task, located, (*base, "with"))
 
     cycle = _find_cycle(roadmap)
     if cycle:
@@ -202,24 +213,6 @@ def _check_rules(roadmap: Roadmap, located: Located) -> None:
             f"the needs of these tasks form a cycle: {' -> '.join(cycle)}",
             hint="remove one of these needs",
         )
-
-
-def _check_params(task: Task, located: Located, loc: Loc) -> None:
-    from pydantic import ValidationError
-
-    from migrate.actions import registry
-
-    params_model = registry.params_model(task.action)
-    if params_model is None:
-        return
-    try:
-        params_model.model_validate(task.with_)
-    except ValidationError as exc:
-        from migrate import yamlfile
-
-        raise yamlfile.validation_error(
-            exc, located, params_model, error=RoadmapError, prefix=loc
-        ) from None
 
 
 def _find_cycle(roadmap: Roadmap) -> list[str] | None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 from migrate import api
 from migrate.cli.app import app
 from migrate.errors import RoadmapError
+from migrate.project import open_context
 from migrate.roadmap import load_roadmap
 from tests.conftest import EXAMPLE_APP, write
 
@@ -99,8 +100,9 @@ def test_existing_permissions_are_kept_without_mode(project: Path) -> None:
 
 def test_unquoted_mode_is_explained(project: Path) -> None:
     roadmap(project, extra=", mode: 0755")
+    load_roadmap(project / "phases" / "roadmap.yaml")  # `with:` is the registry's to check
     with pytest.raises(RoadmapError, match=r"quoted string, e\.g\. '0755'"):
-        load_roadmap(project / "phases" / "roadmap.yaml")
+        open_context(project)  # where the project is assembled
 
 
 def test_path_that_is_a_directory(project: Path) -> None:

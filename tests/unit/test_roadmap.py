@@ -224,16 +224,6 @@ def test_check_host_spec(tmp_path: Path) -> None:
     assert_names(exc, 11, "phases[0].tasks[0].checks[0].host", "not a testinfra host spec")
 
 
-def test_files_action_parameters_are_checked(tmp_path: Path) -> None:
-    exc = error(tmp_path, VALID.replace("path: .gitlab-ci.yml", "path: ../outside.yml"))
-    assert_names(exc, 18, "phases[0].tasks[1].with.files[0].path", "inside the project")
-    exc = error(
-        tmp_path, VALID.replace("              path: .gitlab-ci.yml\n", "              dest: x\n")
-    )
-    assert "phases[0].tasks[1].with.files[0]" in str(exc)
-    assert "dest" in str(exc) and "allowed here: template, secrets, path, mode" in str(exc)
-
-
 def test_several_problems_are_all_listed(tmp_path: Path) -> None:
     text = VALID.replace("  - id: 2\n", "  - id: two\n").replace("title: First", "title: [x]")
     exc = error(tmp_path, text)

@@ -61,7 +61,10 @@ class DataAction:
     Params: ClassVar[type[BaseModel] | None] = DataParams
 
     def _params(self, ctx: Context, task: Task) -> DataParams:
-        return DataParams.model_validate(ctx.expand(task.with_))
+        from migrate.actions.base import params
+
+        validated: DataParams = params(ctx, task)  # checked once, after expansion
+        return validated
 
     def preflight(self, ctx: Context) -> None:
         """Before apply asks or changes anything: the database answers (password masked)."""

@@ -99,7 +99,9 @@ class FilesAction:
     Params: ClassVar[type[BaseModel] | None] = FilesParams
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
-        params = FilesParams.model_validate(ctx.expand(task.with_))
+        from migrate.actions.base import params as task_params
+
+        params: FilesParams = task_params(ctx, task)  # checked once, after expansion
         changes = []
         variables = template_variables(ctx)
         for spec in params.files:

@@ -5,10 +5,17 @@ The plan reads facts: each plugin's context hash and whether the engine has
 that tag ("build X:hash" or "up to date"). `prepare` notes whether the tag
 existed before; the receipt says which tags apply created, so rollback
 removes those and nothing else, even after a half-made change.
+
+The images of a task are independent changes: `apply` builds them `--jobs` at a time
+(default as `images build`), in the same two waves as `images build` (one image per
+requirements list first, so the others find the install layers in the engine's cache).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +56,10 @@ def _client_or_none() -> APIClient | None:
         return None
 
 
+# `.migrate/images.json` is read, changed and rewritten whole: one writer at a time
+_ledger_lock = threading.Lock()
+
+
 class ImagesAction:
     kind: ClassVar[str] = "images"
     Params: ClassVar[type[BaseModel] | None] = ImagesParams
@@ -62,9 +73,10 @@ class ImagesAction:
         engine.ensure_base_image(client, ctx.config.target.base_image)
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
+        from migrate.actions.base import params as task_params
         from migrate.images import builder, engine, ledger
 
-        params = ImagesParams.model_validate(ctx.expand(task.with_))
+        params: ImagesParams = task_params(ctx, task)  # checked once, after expansion
         if params.push:
             builder.require_registry(ctx)
         names = None if params.plugins == "all" else params.plugins
@@ -82,6 +94,9 @@ class ImagesAction:
                 "push": params.push,
             }
             resource = target.key
+            if target.context is not None:  # which images share their install layers (waves)
+                listed = "\n".join(target.context.requirements).encode()
+                data["requirements"] = hashlib.sha256(listed).hexdigest()[:16]
             if target.error is not None:
                 op, summary = "create", f"cannot build: {target.error.message}"
                 data["error"] = target.error.render()
@@ -140,15 +155,40 @@ class ImagesAction:
             if exc.log:
                 ctx.reporter.info(exc.log)
             raise
-        ledger.record(
-            ctx.state_dir,
-            outcome.plugin,
-            target.image,
-            created=outcome.built,
-            pushed=outcome.pushed,
-            role=outcome.role,
-        )
+        with _ledger_lock:
+            ledger.record(
+                ctx.state_dir,
+                outcome.plugin,
+                target.image,
+                created=outcome.built,
+                pushed=outcome.pushed,
+                role=outcome.role,
+            )
         return {"created": [target.image] if outcome.built else [], "pushed": outcome.pushed}
+
+    def max_workers(self, ctx: Context, jobs: int | None) -> int:
+        """Builds at a time: `apply --jobs`, else the default of `images build --jobs`."""
+        from migrate.images import builder
+
+        return jobs or builder.default_jobs()
+
+    def waves(self, ctx: Context, changes: Sequence[Change]) -> list[list[Change]]:
+        """First one build per requirements list, and every change that builds nothing;
+        then the other builds, which find the install layers in the engine's cache
+        (`images build` does the same: builder._waves)."""
+        first: list[Change] = []
+        second: list[Change] = []
+        seen: set[str] = set()
+        for change in changes:
+            requirements = change.data.get("requirements")
+            if change.op != "create" or not requirements or "error" in change.data:
+                first.append(change)
+            elif requirements not in seen:
+                first.append(change)
+                seen.add(requirements)
+            else:
+                second.append(change)
+        return [wave for wave in (first, second) if wave]
 
     def rollback(self, ctx: Context, receipt: Receipt) -> None:
         from migrate.images import engine, ledger

@@ -32,7 +32,6 @@ class RenderedAction:
     Params: ClassVar[type[BaseModel] | None]
 
     def _render(self, ctx: Context, task: Task) -> tuple[int, TaskManifests, dict[str, Any]]:
-        from migrate.manifests.components import ManifestsParams
         from migrate.manifests.render import Renderer
 
         phase, _ = ctx.roadmap.task(task.id)
@@ -45,7 +44,9 @@ class RenderedAction:
         ctx.__dict__.setdefault("_manifests_rendered", {})[(phase.id, task.id)] = rendered
         tracks: dict[str, Any] = {}
         if task.action == "manifests":
-            params = ManifestsParams.model_validate(ctx.expand(task.with_))
+            from migrate.actions.base import params as task_params
+
+            params: ManifestsParams = task_params(ctx, task)  # checked once, expanded
             if "workloads" in params.components and params.strategy == "blue-green":
                 tracks = {name: t.to_dict() for name, t in renderer.tracks.items()}
         return phase.id, rendered, tracks

@@ -26,6 +26,8 @@ class Context:
     roadmap: Roadmap
     reporter: Reporter = field(default_factory=NullReporter)
     journal: Journal | None = None
+    #: each task's `with:`, expanded and validated once (actions.registry.check_params)
+    task_params: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -67,6 +69,7 @@ class Context:
         import jinja2
 
         from migrate.resources import resource_path
+        from migrate.state.cache import jinja_bytecode_cache
 
         search = [self.project_dir / "templates", resource_path("templates")]
         return jinja2.Environment(
@@ -75,6 +78,7 @@ class Context:
             keep_trailing_newline=True,
             autoescape=False,
             finalize=_none_is_empty,
+            bytecode_cache=jinja_bytecode_cache("templates"),  # compiled once (state/cache.py)
         )
 
     def render(self, template: str, **extra: Any) -> str:
