@@ -84,3 +84,14 @@ def test_the_lock_is_free_when_the_load_returns(tmp_path: Path, db_env: str) -> 
     api.data_load(project)
     held = query(db_env, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
     assert held == [(0,)]
+
+
+def test_the_lock_is_free_when_data_rollback_returns(tmp_path: Path, db_env: str) -> None:
+    """As for load: a load right after a rollback is not refused by the rollback's lock,
+    which a closed connection releases only when its server process has exited."""
+    project = project_for(tmp_path, {"d/a.jsonl": '{"v": 1}\n'})
+    api.data_load(project)
+    result = api.data_rollback(project)
+    assert result is not None and result.dropped
+    held = query(db_env, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    assert held == [(0,)]
