@@ -78,3 +78,30 @@ def test_an_undefined_variable_names_its_line(project: Path) -> None:
     exc = caught.value
     assert exc.line == 18 and exc.key == "phases[0].tasks[1].with.files[0].path", str(exc)
     assert "nope" in str(exc)
+
+
+def test_a_plan_validates_each_rendered_tasks_with_block_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renderer, the roadmap's options and the action read the parameters validated at
+    assembly; none validates the expanded `with:` again (issue 15, item 9)."""
+    from collections import Counter
+    from typing import Any
+
+    from migrate.manifests.components import InfraParams, ManifestsParams
+
+    seen: Counter[str] = Counter()
+    for model in (ManifestsParams, InfraParams):
+        original = model.model_validate.__func__  # type: ignore[attr-defined]
+
+        def counting(cls: Any, obj: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            seen[cls.__name__] += 1
+            return _original(cls, obj, *args, **kw)
+
+        monkeypatch.setattr(model, "model_validate", classmethod(counting))
+    ctx = open_context(project)
+    rendered = [t for _, t in ctx.roadmap.tasks() if t.action in ("manifests", "infra")]
+    at_assembly = sum(seen.values())
+    assert at_assembly == len(rendered)  # once each, where the project is assembled
+    api.plan(project)  # opens its own context: once more each, and nothing else
+    assert sum(seen.values()) == 2 * len(rendered)

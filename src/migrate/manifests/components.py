@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from migrate.roadmap import Roadmap
+    from migrate.roadmap import Roadmap, Task
 
 Component = Literal[
     "prometheus",
@@ -169,21 +169,23 @@ class Options:
         return self.max_replicas
 
 
-def task_components(action: str, with_: dict[str, object]) -> tuple[str, ...]:
-    if action == "infra":
-        return tuple(InfraParams.model_validate(with_).resources)
-    return tuple(ManifestsParams.model_validate(with_).components)
+def task_components(params: ManifestsParams | InfraParams) -> tuple[str, ...]:
+    """The components a `manifests` or `infra` task renders, from its validated `with:`."""
+    if isinstance(params, InfraParams):
+        return tuple(params.resources)
+    return tuple(params.components)
 
 
-def roadmap_options(roadmap: Roadmap, expand: Callable[[Any], Any]) -> Options:
-    """The options of the whole roadmap; `expand` renders `{{ ... }}` in `with:` values."""
+def roadmap_options(roadmap: Roadmap, params_of: Callable[[Task], Any]) -> Options:
+    """The options of the whole roadmap. `params_of` gives a task's `with:`, expanded and
+    validated once where the project is assembled (`actions.registry.task_params`)."""
     components: set[str] = set()
     knobs: dict[str, object] = {}
     for _, task in roadmap.tasks():
         if task.action == "infra":
-            components.update(InfraParams.model_validate(expand(task.with_)).resources)
+            components.update(task_components(params_of(task)))
         elif task.action == "manifests":
-            params = ManifestsParams.model_validate(expand(task.with_))
+            params: ManifestsParams = params_of(task)
             components.update(params.components)
             owned = set(params.components)
             if "istio" in owned:

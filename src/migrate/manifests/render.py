@@ -57,7 +57,7 @@ class Renderer:
 
     @cached_property
     def options(self) -> Options:
-        options = roadmap_options(self.ctx.roadmap, self.ctx.expand)
+        options = roadmap_options(self.ctx.roadmap, self._params)
         if options.has("workers") and options.queue == "kafka" and not options.has("kafka"):
             raise ManifestError(
                 "the workers' queue is kafka, but no task of the roadmap renders the Kafka "
@@ -207,10 +207,17 @@ class Renderer:
             return self.options.orchestrator_image
         return orchestrator_image(self.ctx)
 
+    def _params(self, task: Task) -> Any:
+        """The task's `with:`, expanded and validated once for the context."""
+        from migrate.actions.registry import task_params
+
+        return task_params(self.ctx, task)
+
     def render_task(self, phase: int, task: Task) -> TaskManifests:
-        components = task_components(task.action, self.ctx.expand(task.with_))
+        params = self._params(task)
+        components = task_components(params)
         if task.action == "infra":
-            wanted = self.ctx.expand(task.with_).get("namespace")
+            wanted = params.namespace
             if wanted and wanted != self.names.namespace:
                 raise ManifestError(
                     f"task {task.id}: namespace {wanted!r} differs from target.namespace "
