@@ -19,10 +19,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from data_load import generate
+from data_memory import run as timed_load
 
 MIGRATE = [sys.executable, "-m", "migrate"]
 MANY = 10_000
@@ -35,15 +35,7 @@ def run(project: Path, url: str, psql: str, dataset: str) -> tuple[float, int]:
         check=True,
         stderr=subprocess.DEVNULL,
     )
-    env = {**os.environ, "MIGRATE_DATABASE_URL": url}
-    argv = [*MIGRATE, "-C", str(project), "data", "load", "--dataset", dataset]
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-    return seconds, usage.ru_maxrss * 1024
+    return timed_load(project, url, dataset)
 
 
 def main() -> None:
