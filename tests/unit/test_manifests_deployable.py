@@ -21,6 +21,7 @@ from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.sizing import SIDECAR, SIZES, Size
 from migrate.project import open_context
+from tests.unit.test_lint_wiring import rule_findings
 
 NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
@@ -66,13 +67,17 @@ def test_mtls_stays_strict_with_plain_text_only_on_the_scraped_port(
     scrape = _one(manifests, "PeerAuthentication", "metrics-scrape")["spec"]
     assert scrape["portLevelMtls"] == {"8080": {"mode": "PERMISSIVE"}}
     assert scrape["selector"]["matchLabels"]["app.kubernetes.io/managed-by"] == "migrate"
-    # the scraped port is the one the ServiceMonitors and PodMonitors name
-    for monitor in _of(manifests, "ServiceMonitor") + _of(manifests, "PodMonitor"):
-        endpoints = monitor["spec"].get("endpoints") or monitor["spec"]["podMetricsEndpoints"]
-        assert [e["port"] for e in endpoints] == ["http"]
-    for deployment in _of(manifests, "Deployment"):
-        ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
-        assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in ports
+    # the monitors scrape a port the pods have, the runtime's, and no caller without a
+    # sidecar is refused by STRICT: lint rules over the set
+    assert (
+        rule_findings(
+            example_render,
+            "monitor-endpoint-port",
+            "runtime-port-served",
+            "mtls-callers-without-sidecar",
+        )
+        == []
+    )
     # in plain text only the probe and metrics paths are allowed
     for name in ("plugins", "orchestrators", "workers"):
         rules = _one(manifests, "AuthorizationPolicy", name)["spec"]["rules"]
@@ -94,16 +99,9 @@ def test_mtls_stays_strict_with_plain_text_only_on_the_scraped_port(
 
 def test_operator_managed_pods_get_no_sidecar(example_render: list[PhaseManifests]) -> None:
     manifests, _ = _flat(example_render)
-    kafka = _of(manifests, "Kafka")[0]["spec"]
-    assert kafka["entityOperator"]["template"]["pod"]["metadata"]["labels"] == NO_SIDECAR
-    pool = _of(manifests, "KafkaNodePool")[0]["spec"]
-    assert pool["template"]["pod"]["metadata"]["labels"] == NO_SIDECAR
-    analytics = _of(manifests, "Elasticsearch")
-    analytics = [e for e in analytics if e["metadata"]["name"].endswith("-analytics")]
-    for node_set in analytics[0]["spec"]["nodeSets"]:
-        assert node_set["podTemplate"]["metadata"]["labels"] == NO_SIDECAR
-    kibana = [k for k in _of(manifests, "Kibana") if k["metadata"]["name"].endswith("-analytics")]
-    assert kibana[0]["spec"]["podTemplate"]["metadata"]["labels"] == NO_SIDECAR
+    # the Strimzi and ECK pods, as the operators make them: lint rule mesh-operator-pods
+    assert _of(manifests, "Kafka") and _of(manifests, "Elasticsearch") and _of(manifests, "Kibana")
+    assert rule_findings(example_render, "mesh-operator-pods") == []
     # and ours keep theirs (the namespace injects; nothing of ours opts out)
     for kind in ("Deployment", "StatefulSet"):
         for workload in _of(manifests, kind):
@@ -128,6 +126,8 @@ def _restricted(security: dict[str, Any]) -> bool:
 def test_strimzi_runs_its_restricted_pod_security_provider(
     example_render: list[PhaseManifests],
 ) -> None:
+    # the pods Strimzi and ECK make pass the namespace's level: lint pod-security-admission
+    assert rule_findings(example_render, "pod-security-admission") == []
     _, releases = _flat(example_render)
     values = _release(releases, "strimzi").values
     assert {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"} in values[
@@ -230,6 +230,7 @@ def test_the_quota_holds_every_pod_at_its_maximum_with_sidecars(
     add(kibana["count"] + 1, _pod_resources(kibana["podTemplate"]["spec"], False))
 
     hard = _of(manifests, "ResourceQuota")[0]["spec"]["hard"]
+    assert rule_findings(example_render, "quota-fits") == []  # the rule's own count agrees
     assert int(hard["pods"]) >= pods
     assert _quantity(hard["requests.cpu"]) >= need[0]
     assert _quantity(hard["requests.memory"].replace("Gi", "")) * 1024 >= need[1]
@@ -260,6 +261,7 @@ def test_sidecar_resources_are_explicit_and_agree_with_istiod(
 
 def test_nginx_names_the_service_to_the_mesh(example_render: list[PhaseManifests]) -> None:
     manifests, _ = _flat(example_render)
+    assert rule_findings(example_render, "ingress-upstream-vhost") == []
     annotations = _one(manifests, "Ingress", "project-plugins")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/service-upstream"] == "true"
     assert (
@@ -319,12 +321,9 @@ def test_only_idempotent_routes_are_retried(example_render: list[PhaseManifests]
     manifests, _ = _flat(example_render)
     services = _of(manifests, "VirtualService")
     assert services
+    assert rule_findings(example_render, "retries-idempotent-only") == []
     for service in services:
         routes = service["spec"]["http"]
-        retried = [r for r in routes if r.get("retries", {}).get("attempts", 0) > 0]
-        for route in retried:
-            methods = {m["method"]["exact"] for m in route["match"]}
-            assert methods <= {"GET", "HEAD"}, route
         catch_all = [r for r in routes if "match" not in r]
         assert catch_all and all(r["retries"] == {"attempts": 0} for r in catch_all)
 
@@ -387,6 +386,7 @@ def test_gateway_api_instead_of_ingress_nginx(project: Path) -> None:
 
 def test_mesh_tracing_goes_to_the_jaeger_collector(example_render: list[PhaseManifests]) -> None:
     manifests, releases = _flat(example_render)
+    assert rule_findings(example_render, "mesh-tracing-wired") == []
     mesh = _release(releases, "istiod").values["meshConfig"]
     assert "enableTracing" not in mesh
     (provider,) = mesh["extensionProviders"]
@@ -410,10 +410,8 @@ def test_statefulsets_are_governed_by_headless_services(
     services = {s["metadata"]["name"]: s for s in _of(manifests, "Service")}
     stateful = _of(manifests, "StatefulSet")
     assert len(stateful) == 2
+    assert rule_findings(example_render, "statefulset-headless-service") == []
     for workload in stateful:
-        governing = services[workload["spec"]["serviceName"]]
-        assert governing["spec"]["clusterIP"] == "None"
-        assert governing["spec"]["selector"] == workload["spec"]["selector"]["matchLabels"]
         # clients keep the ClusterIP Service named like the StatefulSet
         assert "clusterIP" not in services[workload["metadata"]["name"]]["spec"]
 
@@ -422,6 +420,7 @@ def test_redis_runs_as_a_high_uid_with_a_writable_data_dir(
     example_render: list[PhaseManifests],
 ) -> None:
     manifests, _ = _flat(example_render)
+    assert rule_findings(example_render, "run-as-high-uid") == []
     for workload in _of(manifests, "StatefulSet"):
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == 10001
@@ -433,11 +432,12 @@ def test_workers_that_keep_two_replicas_have_a_disruption_budget(
     example_render: list[PhaseManifests],
 ) -> None:
     manifests, _ = _flat(example_render)
+    assert rule_findings(example_render, "replicated-has-pdb") == []
     budgets = {b["metadata"]["name"]: b for b in _of(manifests, "PodDisruptionBudget")}
     for scaled in _of(manifests, "ScaledObject"):
         name = scaled["spec"]["scaleTargetRef"]["name"]
         if scaled["spec"]["minReplicaCount"] >= 2:
-            assert budgets[name]["spec"]["maxUnavailable"] == 1
+            assert budgets[name]["spec"]["maxUnavailable"] == 1  # the value: layout
         else:
             assert name not in budgets
 
@@ -458,6 +458,7 @@ def test_the_idle_track_keeps_one_warm_pod(example_render: list[PhaseManifests])
         active = service["metadata"]["annotations"]["migrate/active-track"]
         idle = "green" if active == "blue" else "blue"
         assert _one(manifests, "Deployment", f"{name}-{idle}")["spec"]["replicas"] == 1
-        # the active track's count is its HPA's, never reset by an apply
-        assert "replicas" not in _one(manifests, "Deployment", f"{name}-{active}")["spec"]
         assert f"{name}-{active}" in hpa_targets
+    # the active track's count is its HPA's, never reset by an apply, and the Service
+    # sends to the active track only: lint rules over the set
+    assert rule_findings(example_render, "autoscaler-owns-replicas", "blue-green-one-track") == []

@@ -23,6 +23,7 @@ from migrate.manifests.render import render_project
 from migrate.manifests.runtime_env import containers
 from migrate.manifests.validate import ValidationFailed, validate
 from migrate.project import open_context
+from tests.unit.test_lint_wiring import rule_findings
 from tests.unit.test_manifests_runtime_env import configure
 
 CRD = files("migrate.manifests").joinpath("crds/keda/keda.sh_scaledobjects.yaml")
@@ -69,7 +70,10 @@ def test_rendered_scaled_objects_validate_against_kedas_crd(project: Path, queue
 
 def test_redis_triggers_read_the_lag_of_each_consumed_stream(project: Path) -> None:
     configure(project, queue="redis")
-    manifests = _phase3(project)
+    phases = render_project(open_context(project))
+    # each trigger reads the group, streams and Redis the worker uses: lint rule
+    assert rule_findings(phases, "scaler-reads-worker-lag") == []
+    manifests = _phase3_of(phases)
     queue = [m for m in manifests if m.kind == "Service" and m.name == "project-queue"]
     assert queue, "the queue's Redis is rendered with the workers"
     for worker in (c for c in containers(manifests) if c.role == "worker"):
@@ -98,6 +102,10 @@ def test_redis_triggers_read_the_lag_of_each_consumed_stream(project: Path) -> N
 def test_kafka_triggers_never_ask_for_more_consumers_than_partitions(
     example_render: list[PhaseManifests],
 ) -> None:
+    # triggers read the worker's topics, group and brokers; at most one consumer a
+    # partition; every topic exists: lint rules over the set
+    rules = ("scaler-reads-worker-lag", "scaler-max-partitions", "kafka-topic-exists")
+    assert rule_findings(example_render, *rules, "bus-topic-exists") == []
     manifests = _phase3_of(example_render)
     partitions = {
         m.obj["spec"]["topicName"]: m.obj["spec"]["partitions"]

@@ -25,6 +25,7 @@ from migrate.manifests.model import HelmRelease, Manifest, PhaseManifests
 from migrate.manifests.render import render_project
 from migrate.manifests.runtime_env import containers
 from migrate.project import open_context
+from tests.unit.test_lint_wiring import rule_findings
 from tests.unit.test_manifests_runtime_env import configure
 
 
@@ -77,7 +78,9 @@ def test_probes_ask_what_the_runtime_serves(example_render: list[PhaseManifests]
         assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert spec["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert _http_port(container.manifest) == int(container.env["PORT"]["value"])
+    # probed paths are served, on the port the runtime listens on: lint rules
+    rules = ("runtime-path-served", "runtime-port-served", "probe-port")
+    assert rule_findings(example_render, *rules) == []
 
 
 def test_every_scraped_path_is_metrics_on_the_http_port(
@@ -87,11 +90,12 @@ def test_every_scraped_path_is_metrics_on_the_http_port(
     workloads = [c.manifest for c in containers(manifests)]
     services = {m.name: m for m in manifests if m.kind == "Service"}
     scraped: set[str] = set()
+    # scraped paths and ports exist and are the runtime's: lint rules over the set
+    rules = ("runtime-path-served", "runtime-port-served", "monitor-endpoint-port")
+    assert rule_findings(example_render, *rules) == []
     for workload in workloads:
         annotations = workload.obj["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/path"] == "/metrics"
-        assert int(annotations["prometheus.io/port"]) == _http_port(workload)
     for monitor in (m for m in manifests if m.kind in ("ServiceMonitor", "PodMonitor")):
         spec = monitor.obj["spec"]
         endpoints = spec.get("endpoints") or spec["podMetricsEndpoints"]
@@ -134,6 +138,8 @@ def test_the_otlp_endpoint_is_the_jaeger_collector_phase_1_installs(
     assert Monitoring().otlp_endpoint == expected  # the config's default
     for container in containers(manifests):
         assert container.env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == expected
+    # and it reaches the collector's pods: lint rule runtime-address-rendered
+    assert rule_findings(example_render, "runtime-address-rendered") == []
 
 
 # --- NetworkPolicies, evaluated -----------------------------------------------------
@@ -198,7 +204,11 @@ def test_network_policies_let_the_architecture_talk_and_nothing_else(
     project: Path, queue: str
 ) -> None:
     configure(project, queue=queue)
-    manifests, _ = _render(project)
+    phases = render_project(open_context(project))
+    # every flow the architecture needs passes: lint rule network-policy-allows-flow; what
+    # must NOT pass below is this architecture's, not a property of every set
+    assert rule_findings(phases, "network-policy-allows-flow") == []
+    manifests, _ = _flat(phases)
     policies = [m for m in manifests if m.kind == "NetworkPolicy"]
     assert any(p.name == "default-deny" for p in policies)
     pods = {

@@ -14,6 +14,7 @@ from migrate import api
 from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.render import write
 from migrate.project import open_context
+from tests.unit.test_lint_wiring import rule_findings
 
 
 def _render(phases: list[PhaseManifests]) -> dict[int, list[Manifest]]:
@@ -99,12 +100,11 @@ def test_plugin_deployments_are_hardened(example_render: list[PhaseManifests]) -
 
 
 def test_blue_green_service_selects_the_active_track(example_render: list[PhaseManifests]) -> None:
+    # the Service sends to one track, the active one: lint rule blue-green-one-track
+    assert rule_findings(example_render, "blue-green-one-track", "selector-matches-pods") == []
     phase2 = _render(example_render)[2]
     service = _one(phase2, "Service", "report-writer")
-    assert service["spec"]["selector"] == {
-        "app.kubernetes.io/name": "report-writer",
-        "migrate/track": "blue",
-    }
+    assert service["metadata"]["annotations"]["migrate/active-track"] == "blue"
     blue = _one(phase2, "Deployment", "report-writer-blue")
     green = _one(phase2, "Deployment", "report-writer-green")
     image = blue["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -173,9 +173,9 @@ def test_phase3_orchestrator_workers_and_autoscalers(example_render: list[PhaseM
     # workers scale on lag (KEDA), never on CPU
     scaled = {m.obj["spec"]["scaleTargetRef"]["name"] for m in phase3 if m.kind == "ScaledObject"}
     assert scaled == {m.name for m in workers}
-    # the autoscalers own the replica count
-    assert all("replicas" not in m.obj["spec"] for m in workers)
-    assert "replicas" not in orchestrator["spec"]
+    # the autoscalers own the replica count: lint rule autoscaler-owns-replicas
+    assert orchestrator["spec"]["template"]
+    assert rule_findings(example_render, "autoscaler-owns-replicas") == []
 
 
 def test_network_policies_deny_by_default_and_allow_needed_flows(
@@ -195,6 +195,8 @@ def test_network_policies_deny_by_default_and_allow_needed_flows(
     } <= names
     # the orchestrator reaches plugins through the bus, never over HTTP
     assert "allow-orchestrator-to-plugins" not in names
+    # every flow the architecture needs passes: lint rule network-policy-allows-flow
+    assert rule_findings(example_render, "network-policy-allows-flow") == []
 
 
 def test_roadmap_checks_name_rendered_objects(

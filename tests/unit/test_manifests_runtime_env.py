@@ -20,7 +20,7 @@ from migrate.manifests.model import Manifest, PhaseManifests
 from migrate.manifests.render import ManifestError, render_project
 from migrate.manifests.runtime_env import containers, env_errors
 from migrate.project import open_context
-from migrate.runtime.settings import VARIABLES
+from tests.unit.test_lint_wiring import rule_findings
 
 #: what each role must be told (the rest has defaults or is baked into the image)
 REQUIRED = {
@@ -77,17 +77,15 @@ def _value(env: dict[str, dict[str, Any]], name: str) -> str:
 @pytest.mark.parametrize("queue", ["kafka", "redis"])
 def test_every_env_var_is_read_by_the_runtime_in_that_role(project: Path, queue: str) -> None:
     configure(project, queue=queue, cached={"summarizer": 60})
-    manifests = rendered(project)
-    assert env_errors(manifests) == []
-    allowed = {
-        role: {v.name for v in VARIABLES if role in v.roles}
-        for role in ("service", "worker", "orchestrator")
-    }
-    by_role: dict[str, set[str]] = {role: set() for role in allowed}
+    phases = render_project(open_context(project))
+    manifests = [m for p in phases for m in p.manifests]
+    # read by the runtime in that role, and what the role cannot run without: lint rules
+    assert rule_findings(phases, "runtime-env-read", "runtime-env-required") == []
+    by_role: dict[str, set[str]] = {role: set() for role in ("service", "worker", "orchestrator")}
     found = containers(manifests)
     for container in found:
         names = set(container.env)
-        assert names <= allowed[container.role], (container.where, names - allowed[container.role])
+        # what our templates tell each role explicitly (PORT and OTLP have defaults)
         required = REQUIRED[container.role] | (BUS[queue] if container.role != "service" else set())
         assert required <= names, (container.where, required - names)
         by_role[container.role] |= names
@@ -104,7 +102,10 @@ def test_every_env_var_is_read_by_the_runtime_in_that_role(project: Path, queue:
 @pytest.mark.parametrize("queue", ["kafka", "redis"])
 def test_bus_settings_point_at_rendered_objects(project: Path, queue: str) -> None:
     configure(project, queue=queue)
-    manifests = rendered(project)
+    phases = render_project(open_context(project))
+    # every address reaches pods of the set: lint rule runtime-address-rendered
+    assert rule_findings(phases, "runtime-address-rendered") == []
+    manifests = [m for p in phases for m in p.manifests]
     services = {m.name for m in manifests if m.kind == "Service"}
     kafka = {m.name for m in manifests if m.kind == "Kafka"}
     for container in containers(manifests):
@@ -162,7 +163,9 @@ def test_the_orchestrator_learns_the_event_graph_from_the_inventory(
 
 def test_a_cached_plugin_points_at_the_rendered_cache(project: Path) -> None:
     configure(project, queue="kafka", cached={"summarizer": 300})
-    manifests = rendered(project)
+    phases = render_project(open_context(project))
+    assert rule_findings(phases, "runtime-address-rendered", "runtime-env-required") == []
+    manifests = [m for p in phases for m in p.manifests]
     cache = [m for m in manifests if m.kind == "Service" and m.name == "project-cache"]
     assert cache and cache[0].obj["spec"]["ports"][0]["port"] == 6379
     for container in containers(manifests):

@@ -197,7 +197,17 @@ def _load_rules() -> None:
     # the rule modules register themselves on import; one list, in reading order
     import importlib
 
-    for module in ("selectors", "scaling", "quota", "podsecurity", "mesh", "network", "runtime"):
+    for module in (
+        "selectors",
+        "scaling",
+        "quota",
+        "podsecurity",
+        "mesh",
+        "network",
+        "runtime",
+        "wiring",
+        "rollout",
+    ):
         try:
             importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as exc:

@@ -14,16 +14,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from migrate.manifests.lint import Finding, SetModel, rule
-from migrate.manifests.lint.operated import (
-    Pod,
-    chart_pod,
-    dig,
-    is_injected,
-    matches,
-    pods_in,
-    resolve_host,
-    service_targets,
-)
+from migrate.manifests.lint.charts import chart_pod
+from migrate.manifests.lint.operated import pods_in, resolve_host, service_targets
+from migrate.manifests.lint.pods import Pod, dig, is_injected, matches
 
 if TYPE_CHECKING:
     from migrate.manifests.model import Manifest
@@ -201,7 +194,8 @@ def strict_mtls(model: SetModel) -> Iterable[Finding]:
 
 @rule("mesh-operator-pods", "operator-managed pods get no sidecar they do not support")
 def operator_pods(model: SetModel) -> Iterable[Finding]:
-    from migrate.manifests.lint.operated import eck_pods, strimzi_pods
+    from migrate.manifests.lint.eck import eck_pods
+    from migrate.manifests.lint.strimzi import strimzi_pods
 
     for pod in strimzi_pods(model) + eck_pods(model):
         if not is_injected(model, pod):

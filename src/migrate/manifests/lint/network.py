@@ -18,18 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from migrate.manifests.lint import Finding, SetModel, rule
+from migrate.manifests.lint.charts import chart_pod
 from migrate.manifests.lint.mesh import _calls
-from migrate.manifests.lint.operated import (
-    KUBE_DNS,
-    Pod,
-    all_pods,
-    chart_pod,
-    dig,
-    is_injected,
-    matches,
-    namespace_labels,
-    resolve_host,
-)
+from migrate.manifests.lint.operated import all_pods, resolve_host
+from migrate.manifests.lint.pods import KUBE_DNS, Pod, dig, is_injected, matches, namespace_labels
 
 NETPOL = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
 STRIMZI_NETPOL = (

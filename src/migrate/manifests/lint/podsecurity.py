@@ -2,7 +2,8 @@
 
 The level is the rendered Namespace's `pod-security.kubernetes.io/enforce` label. The pods
 are ours (the pod templates as rendered) and those the operators make from what they are
-given (operated.py: Strimzi's pod security provider, ECK's defaults and podTemplate merge).
+given (strimzi.py: Strimzi's pod security provider; eck.py: ECK's defaults and podTemplate
+merge).
 A pod the level rejects never starts: its ReplicaSet or StatefulSet reports FailedCreate.
 The checks are those of the Pod Security Standards (baseline, restricted) that a pod
 template can fail.
@@ -14,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from migrate.manifests.lint import Finding, SetModel, iter_containers, rule
-from migrate.manifests.lint.operated import Pod, all_pods, dig, is_injected
+from migrate.manifests.lint.operated import all_pods
+from migrate.manifests.lint.pods import Pod, dig, is_injected
 
 PSS = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
 ISTIO_PSA = "https://istio.io/latest/docs/setup/additional-setup/pod-security-admission/"
