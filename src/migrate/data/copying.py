@@ -74,6 +74,7 @@ def store_file(
     *,
     bare_first: bool = False,
     skip_fast: bool = False,
+    digest: Any = None,
 ) -> tuple[int, list[Reject]]:
     """Write one file's records into `table`, inside the caller's transaction. A record
     the database refuses makes the file go again strictly, then record by record
@@ -82,14 +83,16 @@ def store_file(
 
     `bare_first`: the first pass goes without a savepoint (two round trips less per
     file); a refusal then raises Refused, the transaction being lost. `skip_fast`:
-    begin with the strict pass (after Refused)."""
+    begin with the strict pass (after Refused). `digest`: a hashlib object that the
+    first pass of a JSON Lines file feeds with the file's bytes (`copy_jsonl`); complete
+    only when that pass returns."""
     import psycopg
     from psycopg import sql
 
     if bare_first and not skip_fast:
         try:
             if fmt == "jsonl":
-                return copy_jsonl(cur, table, source, path, stop)
+                return copy_jsonl(cur, table, source, path, stop, digest)
             return copy_records(cur, table, source, read(path, fmt), stop)
         except TooBig:
             raise Refused() from None
@@ -103,7 +106,7 @@ def store_file(
         try:
             with conn.transaction():  # a savepoint
                 if fmt == "jsonl" and not strict:
-                    return copy_jsonl(cur, table, source, path, stop)
+                    return copy_jsonl(cur, table, source, path, stop, digest)
                 return copy_records(cur, table, source, read(path, fmt, strict=strict), stop)
         except TooBig:
             continue
@@ -187,10 +190,12 @@ def copy_jsonl(
     source: str,
     path: Path,
     stop: threading.Event | None = None,
+    digest: Any = None,
 ) -> tuple[int, list[Reject]]:
     """COPY a JSON Lines file into `table` (_source, _record, doc) in the binary format,
     its lines as `read_jsonl_fast` gives them; return the rows written and the rejects.
-    Raises TooBig for a line longer than a field can be (the caller goes strict)."""
+    Raises TooBig for a line longer than a field can be (the caller goes strict).
+    `digest` (hashlib) is fed the file's bytes as they are read (`read_jsonl_batches`)."""
     from psycopg import sql
 
     name = source.encode("utf-8")
@@ -202,7 +207,7 @@ def copy_jsonl(
     queued = path.stat().st_size > BLOCK
     with cur.copy(statement, writer=_writer(cur, queued)) as copy:
         copy.write(_SIGNATURE)
-        for batch in read_jsonl_batches(path):
+        for batch in read_jsonl_batches(path, digest=digest):
             if stop is not None and stop.is_set():
                 raise Stopped()
             rejects.extend(batch.rejects)

@@ -135,7 +135,7 @@ class _Job:
     dataset: Dataset
     table: str
     file: DataFile
-    sha256: str
+    sha256: str | None  # None: `_migrate_files` does not know the file; hashed as it loads
     fresh: bool = False  # its table was created by this load and never held the file
 
 
@@ -182,14 +182,16 @@ def _load(
             s for s, row in loaded.items() if row["dataset"] == dataset.name and s not in current
         )
         for data_file in dataset.files:
-            digest = sha256_file(data_file.path)
             row = loaded.get(data_file.relative)
-            if row is not None and row["sha256"] == digest and row["table_name"] == table:
+            if row is None:  # nothing to compare with: the file is hashed as it loads
+                jobs.append(_Job(dataset, table, data_file, None, fresh=result.created))
+                continue
+            digest = sha256_file(data_file.path)
+            if row["sha256"] == digest and row["table_name"] == table:
                 result.skipped_files += 1
                 result.records += int(row["records"]) + int(row["rejected"])
             else:
-                fresh = result.created and row is None
-                jobs.append(_Job(dataset, table, data_file, digest, fresh))
+                jobs.append(_Job(dataset, table, data_file, digest))
     for result in results.values():
         if result.stale_files:
             reporter.warn(
@@ -325,18 +327,27 @@ def load_file(
     table: str,
     dataset: str,
     data_file: DataFile,
-    sha256: str,
+    sha256: str | None,
     stop: threading.Event | None = None,
     *,
     fresh: bool = False,
 ) -> tuple[int, list[Reject]]:
     """Replace one file's rows in one transaction. A record the database refuses
     becomes a reject (`store_file`); `stop` set rolls the file back (Stopped).
+    `sha256` None: hash the file here, a JSON Lines file as its bytes stream into COPY
+    (no read of its own; the hash is then of exactly the bytes loaded).
     `fresh`: the table holds no row of this file (it was created by this load, and
     `_migrate_files` does not know the file), so there is nothing to delete; the table
     has no index yet, and the DELETE would read all of it, once per file."""
     target = tables.ident(schema, table)
     for again in (False, True):  # again: the database refused a record the first time
+        digest = None
+        known = sha256
+        if known is None:
+            if data_file.format == "jsonl" and not again:
+                digest = hashlib.sha256()  # complete when the first pass returns
+            else:
+                known = sha256_file(data_file.path)
         try:
             with conn.transaction(), conn.cursor() as cur:
                 if not fresh:
@@ -352,10 +363,14 @@ def load_file(
                         stop,
                         bare_first=True,
                         skip_fast=again,
+                        digest=digest,
                     )
                 except OSError as exc:
                     raise unreadable(data_file, exc) from None
-                _record(cur, schema, dataset, table, data_file, sha256, rows, rejects)
+                if digest is not None:
+                    known = digest.hexdigest()
+                assert known is not None
+                _record(cur, schema, dataset, table, data_file, known, rows, rejects)
         except Refused:
             continue
         return rows, rejects

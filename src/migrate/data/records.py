@@ -139,15 +139,18 @@ _LAST = operator.itemgetter(-1)
 _OBJECT_BOUNDS = ({ord("{")}, {ord("}")})
 
 
-def read_jsonl_batches(path: Path, block: int = BLOCK) -> Iterator[Batch]:
+def read_jsonl_batches(path: Path, block: int = BLOCK, digest: Any = None) -> Iterator[Batch]:
     """`read_jsonl_fast` in batches of about `block` bytes of whole lines, with no work
     per line in Python when every line of the batch is `{...}` (the common case): the
     lines are cut and checked by C loops over the whole batch. Memory holds a batch,
-    or one line when a line is longer."""
+    or one line when a line is longer. `digest` (a hashlib object) is fed every byte
+    read: once the batches are exhausted, it is the hash of exactly what they hold."""
     number = 1
     pending: list[bytes] = []  # the start of a line that goes on in the next block
     with path.open("rb") as handle:
         while data := handle.read(block):
+            if digest is not None:
+                digest.update(data)  # hashlib releases the GIL on a buffer this big
             if b"\n" not in data:
                 pending.append(data)
                 continue
