@@ -4,10 +4,10 @@
 Issue 14 asks for `plan` <= 1.0 s with the `k8s` extra (kubernetes-validate, Pulumi)
 and <= 0.3 s when nothing changed since the last plan. Run:
 
-    python benchmarks/plan.py [runs]
+    python benchmarks/plan.py [runs] [--no-bytecode]
 
 It initialises a project on examples/agents-app in a temporary directory, with its
-own cache directory (MIGRATE_CACHE_DIR, see migrate/cache.py), then runs `runs`
+own cache directory (MIGRATE_CACHE_DIR, see migrate/state/cache.py), then runs `runs`
 times each (default 7), alternating, as fresh processes:
 - `import typer`: the peer;
 - cold `migrate plan`: the cache directory emptied first (every object validated,
@@ -46,7 +46,9 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    flags = {a for a in sys.argv[1:] if a.startswith("--")}
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
+    runs = int(numbers[0]) if numbers else 7
     migrate = shutil.which("migrate") or str(Path(sys.executable).with_name("migrate"))
     if not Path(migrate).exists():
         sys.exit("migrate is not installed in this environment")
@@ -55,6 +57,14 @@ def main() -> None:
         project, cache = root / "project", root / "cache"
         env = {**os.environ, "MIGRATE_CACHE_DIR": str(cache)}
         env.pop("MIGRATE_NO_CACHE", None)
+        # as installed: modules load from bytecode (a wheel's install compiles it; a source
+        # checkout under PYTHONDONTWRITEBYTECODE=1 would compile ~90 modules on every run).
+        # `--no-bytecode` measures that case.
+        if "--no-bytecode" in flags:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
         project.mkdir()
         subprocess.run(
             [migrate, "init", "--source", str(EXAMPLE_APP)],
@@ -65,7 +75,7 @@ def main() -> None:
         )
         peer = [sys.executable, "-c", "import typer"]
         plan = [migrate, "plan"]
-        timed(peer, project, env)  # warm the file system cache
+        timed(peer, project, env)  # warm the file system cache (and compile the bytecode)
         timed(plan, project, env)
         samples: dict[str, list[tuple[float, float]]] = {"import typer": [], "cold": [], "warm": []}
         for _ in range(runs):
@@ -79,7 +89,11 @@ def main() -> None:
         "cold": "migrate plan, cold (no cache)",
         "warm": "migrate plan, warm (nothing changed)",
     }
-    print(f"runs: {runs}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    bytecode = "no bytecode files" if "--no-bytecode" in flags else "bytecode files"
+    print(
+        f"runs: {runs}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+        f"{bytecode}, DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')}"
+    )
     for name, values in samples.items():
         wall = statistics.median(w for w, _ in values)
         cpu = statistics.median(c for _, c in values)

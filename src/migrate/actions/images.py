@@ -23,8 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from migrate.engine.change import Change, Receipt
 
 if TYPE_CHECKING:
-    from docker import APIClient
-
     from migrate.engine.context import Context
     from migrate.roadmap import Task
 
@@ -46,12 +44,14 @@ class ImagesParams(BaseModel):
     push: Annotated[bool, Field(description="Push each image to target.registry")] = False
 
 
-def _client_or_none() -> APIClient | None:
+def _presence(images: list[str]) -> dict[str, bool] | None:
+    """Per image, whether the engine has it (asked without the Docker SDK when the engine
+    is local: `plan` never imports it then), or None when no engine answers."""
     from migrate.images import engine
     from migrate.images.errors import DockerUnavailableError
 
     try:
-        return engine.connect()
+        return engine.which_exist(images)
     except DockerUnavailableError:
         return None
 
@@ -74,7 +74,7 @@ class ImagesAction:
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.actions.base import params as task_params
-        from migrate.images import builder, engine, ledger
+        from migrate.images import builder, ledger
 
         params: ImagesParams = task_params(ctx, task)  # checked once, after expansion
         if params.push:
@@ -84,7 +84,7 @@ class ImagesAction:
         if names is None and params.orchestrator is True:  # `all` means every plugin
             selection = builder.select(ctx, None, None)
         targets = builder.selected_targets(ctx, selection)
-        client = _client_or_none() if targets else None
+        presence = _presence([t.image for t in targets if t.error is None]) if targets else None
         changes = []
         for target in targets:
             data = {
@@ -100,9 +100,9 @@ class ImagesAction:
             if target.error is not None:
                 op, summary = "create", f"cannot build: {target.error.message}"
                 data["error"] = target.error.render()
-            elif client is None:
+            elif presence is None:
                 op, summary = "create", f"build {target.image} (no Docker engine to ask)"
-            elif not engine.exists(client, target.image):
+            elif not presence[target.image]:
                 op, summary = "create", f"build {target.image}"
             elif params.push and not ledger.pushed(ctx.state_dir, target.image):
                 op, summary = "update", f"push {target.image}"

@@ -32,16 +32,30 @@ class RenderedAction:
     Params: ClassVar[type[BaseModel] | None]
 
     def _render(self, ctx: Context, task: Task) -> tuple[int, TaskManifests, dict[str, Any]]:
-        from migrate.manifests.render import Renderer
+        from migrate.manifests.render_memo import render_memo
 
         phase, _ = ctx.roadmap.task(task.id)
+        memo = render_memo(ctx)  # what the task rendered last time, when nothing changed
+        kept = memo.get(phase.id, task.id)
+        if kept is not None:
+            rendered, tracks = kept
+        else:
+            rendered, tracks = self._render_now(ctx, phase.id, task)
+            memo.put(rendered, tracks)
+        # kept for the whole-set checks (migrate.manifests.lint.rendered_set)
+        ctx.__dict__.setdefault("_manifests_rendered", {})[(phase.id, task.id)] = rendered
+        return phase.id, rendered, tracks
+
+    def _render_now(
+        self, ctx: Context, phase: int, task: Task
+    ) -> tuple[TaskManifests, dict[str, Any]]:
+        from migrate.manifests.render import Renderer
+
         # one renderer per context: a plan renders many tasks over the same facts
         renderer: Renderer | None = ctx.__dict__.get("_manifests_renderer")
         if renderer is None:
             renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
-        rendered = renderer.render_task(phase.id, task)
-        # kept for the whole-set checks (migrate.manifests.lint.rendered_set)
-        ctx.__dict__.setdefault("_manifests_rendered", {})[(phase.id, task.id)] = rendered
+        rendered = renderer.render_task(phase, task)
         tracks: dict[str, Any] = {}
         if task.action == "manifests":
             from migrate.actions.base import params as task_params
@@ -49,7 +63,7 @@ class RenderedAction:
             params: ManifestsParams = task_params(ctx, task)  # checked once, expanded
             if "workloads" in params.components and params.strategy == "blue-green":
                 tracks = {name: t.to_dict() for name, t in renderer.tracks.items()}
-        return phase.id, rendered, tracks
+        return rendered, tracks
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.manifests import applied

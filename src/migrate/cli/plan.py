@@ -61,34 +61,36 @@ def print_plan(result: Plan) -> None:
     from migrate.cli.output import out
     from migrate.engine.change import SYMBOLS
 
-    console = out()
+    # one print of every line: Rich's cost is per call (a plan has hundreds of lines)
+    lines: list[str] = []
     for phase_plan in result.phases:
         phase = phase_plan.phase
         state = "[green]done[/]" if phase_plan.done else "[dim]not done[/]"
         duration = f" [dim]({escape(phase.duration)})[/]" if phase.duration else ""
-        console.print(f"\n[bold]Phase {phase.id}: {escape(phase.name)}[/]{duration} {state}")
+        lines.append(f"\n[bold]Phase {phase.id}: {escape(phase.name)}[/]{duration} {state}")
         for task_plan in phase_plan.tasks:
             task = task_plan.task
             notes: list[str] = [task.action]
             if task_plan.done:
                 notes.append("[green]done[/]")
-            console.print(f"  [bold]{task.id}[/] {escape(task.title)} [dim]({', '.join(notes)})[/]")
+            lines.append(f"  [bold]{task.id}[/] {escape(task.title)} [dim]({', '.join(notes)})[/]")
             for change in task_plan.changes:
                 style = STYLES[change.op]
-                console.print(
+                lines.append(
                     f"    [{style}]{SYMBOLS[change.op]} {escape(change.resource)}[/]: "
                     f"{escape(change.summary)}"
                 )
                 if change.pending and change.cannot_undo:
-                    console.print(
+                    lines.append(
                         f"        [bold red]! cannot be undone:[/] {escape(change.cannot_undo)}"
                     )
                 if change.detail:
                     for line in change.detail.splitlines():
                         line_style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "dim")
-                        console.print(f"        [{line_style}]{escape(line)}[/]")
+                        lines.append(f"        [{line_style}]{escape(line)}[/]")
     counts = result.summary()
-    console.print(
+    lines.append(
         f"\n[bold]Plan:[/] {counts['create']} to create, {counts['update']} to update, "
         f"{counts['delete']} to delete, {counts['noop']} unchanged."
     )
+    out().print("\n".join(lines))

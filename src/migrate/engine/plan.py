@@ -132,4 +132,8 @@ def build_plan(
                 tasks=tuple(plan_task(ctx, phase, t, done.get(t.id, False)) for t in tasks),
             )
         )
+    if "_render_memo" in ctx.__dict__:  # the tasks' renders, kept for the next plan
+        from migrate.manifests.render_memo import save_render_memo
+
+        save_render_memo(ctx)
     return Plan(project=ctx.config.project, phases=tuple(phase_plans))

@@ -304,6 +304,44 @@ def _local_address() -> tuple[int, str | tuple[str, int]] | None:
 def _local_get(path: str) -> Any:
     """The JSON answer of `GET path` from a local engine (HTTP/1.0: one plain body), or
     None when this engine or its answer needs the SDK (not local, not 200, chunked)."""
+    answer = _local_request(path)
+    if answer is None or answer[0] != 200:
+        return None
+    try:
+        return json.loads(answer[1])
+    except ValueError:
+        return None
+
+
+def local_exists(reference: str) -> bool | None:
+    """Whether a local engine has `reference` (`GET /images/<ref>/json`: 200 or 404),
+    asked without the SDK; None when the SDK must ask (`exists`). Raises
+    `DockerUnavailableError` when the local engine does not answer."""
+    answer = _local_request(f"/images/{quote(reference, safe='/:@')}/json")
+    if answer is None or answer[0] not in (200, 404):
+        return None
+    return answer[0] == 200
+
+
+def which_exist(references: Iterable[str]) -> dict[str, bool]:
+    """Per reference, whether the engine has it: one inspect each (what `exists` asks),
+    without the SDK when the engine is local. (An inspect answers in about a millisecond;
+    listing images, `present`, costs the engine time with every image it holds.) Raises
+    `DockerUnavailableError` when no engine answers."""
+    found: dict[str, bool] = {}
+    client: APIClient | None = None
+    for reference in sorted(set(references)):
+        known = local_exists(reference)
+        if known is None:
+            client = client or connect()
+            known = exists(client, reference)
+        found[reference] = known
+    return found
+
+
+def _local_request(path: str) -> tuple[int, bytes] | None:
+    """(status, body) of `GET path` from a local engine (HTTP/1.0: one plain body), or
+    None when this engine or its answer needs the SDK (not local, chunked, garbled)."""
     address = _local_address()
     if address is None:
         return None
@@ -323,9 +361,8 @@ def _local_get(path: str) -> Any:
     lines = head.decode("latin-1").split("\r\n")
     status = lines[0].split(" ", 2)
     headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
-    if len(status) < 2 or status[1] != "200" or "chunked" in headers.get("transfer-encoding", ""):
+    if len(status) < 2 or not status[1].isdigit():
         return None
-    try:
-        return json.loads(body)
-    except ValueError:
+    if "chunked" in headers.get("transfer-encoding", ""):
         return None
+    return int(status[1]), body

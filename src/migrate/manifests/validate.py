@@ -232,13 +232,22 @@ def _plain(value: Any) -> bool:
     return isinstance(value, _JSON_SCALARS)
 
 
-def _key(identity: str, obj: dict[str, Any]) -> str | None:
-    """sha256 of the schema's identity and the object's canonical JSON, or None when
-    the object holds something JSON cannot say exactly (then it is not cached)."""
+def _key(identity: str, obj: dict[str, Any], text: str | None = None) -> str | None:
+    """sha256 of the schema's identity and the object's canonical JSON (`text`, when the
+    caller made it already: `_canonical`), or None when the object holds something JSON
+    cannot say exactly (then it is not cached)."""
+    if text is None:
+        text = _canonical(obj)
+    if text is None:
+        return None
+    return hashlib.sha256(f"{identity}\0{text}".encode()).hexdigest()
+
+
+def _canonical(obj: dict[str, Any]) -> str | None:
+    """The object's canonical JSON, or None when JSON cannot say it exactly."""
     if not _plain(obj):
         return None
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{identity}\0{text}".encode()).hexdigest()
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _cached(results: ResultCache, key: str | None, compute: Callable[[], list[str]]) -> list[str]:
@@ -365,12 +374,21 @@ def _text(manifest: Manifest) -> str:
     )
 
 
-def _core_errors(manifest: Manifest, version: str) -> list[str]:
-    """The schema error of one object (as its YAML text reads back) for one version."""
-    import jsonschema
+def _read_back(manifest: Manifest) -> Any:
+    """The object as its YAML text reads back."""
     import yaml
 
-    data = yaml.load(_text(manifest), Loader=_yaml_loader())
+    return yaml.load(_text(manifest), Loader=_yaml_loader())
+
+
+def _core_errors(
+    manifest: Manifest, version: str, read_back: Callable[[], Any] | None = None
+) -> list[str]:
+    """The schema error of one object (as its YAML text reads back) for one version;
+    `read_back` gives that data (read once for all the versions), else it is read here."""
+    import jsonschema
+
+    data = read_back() if read_back is not None else _read_back(manifest)
     validator = _core_validator(str(data["apiVersion"]), str(data["kind"]), version)
     if isinstance(validator, str):
         return [validator]
@@ -480,6 +498,18 @@ def _crd_errors(manifest: Manifest) -> list[str]:
     ]
 
 
+def _once(compute: Callable[[], Any]) -> Callable[[], Any]:
+    """`compute`, called at most once: later calls answer the first result."""
+    found: list[Any] = []
+
+    def once() -> Any:
+        if not found:
+            found.append(compute())
+        return found[0]
+
+    return once
+
+
 def _served_version(manifest: Manifest) -> str:
     return manifest.api_version.split("/")[-1]
 
@@ -527,11 +557,17 @@ def validate(
             report.not_checked.append(manifest)
             continue
         report.checked.append(manifest)
+        text = _canonical(manifest.obj)  # hashed with each version's identity
+        # the YAML text read back, once for every version: for an object of JSON types that
+        # is its canonical JSON read back (the same values, keys in the same sorted order)
+        read_back = _once(
+            partial(json.loads, text) if text is not None else partial(_read_back, manifest)
+        )
         for version in report.versions:
             errors = _cached(
                 results,
-                _key(_core_identity(version), manifest.obj),
-                partial(_core_errors, manifest, version),
+                _key(_core_identity(version), manifest.obj, text) if text is not None else None,
+                partial(_core_errors, manifest, version, read_back),
             )
             failures.extend(
                 f"phase-{manifest.phase}/{manifest.filename}: {manifest.ref} "

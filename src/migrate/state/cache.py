@@ -5,8 +5,9 @@ the answer depends only on the object's content and on the schema's identity, so
 it is kept here under a key made of both (migrate.manifests.validate says which).
 
 Where: `$MIGRATE_CACHE_DIR`, else `$XDG_CACHE_HOME/migrate`, else `~/.cache/migrate`
-(`plan-cache.json`: the answers; `value-*.json`: larger derived values, such as a
-vendored CRD's schema; `jinja-*/`: compiled templates). Not under the project's
+(`plan-cache.json`: the answers, and the whole-set checks' reports; `value-*.json`:
+larger derived values, such as a vendored CRD's schema and each project's render memo,
+migrate.manifests.render_memo; `jinja-*/`: compiled templates). Not under the project's
 `.migrate/`: `plan` changes nothing in the project (it must not create `.migrate/`),
 and the entries are content-addressed, so projects and CI jobs can share them.
 `MIGRATE_NO_CACHE=1` turns the cache off.
@@ -60,7 +61,7 @@ class ResultCache:
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
-            self._entries = _read(self.path) if self.path is not None else {}
+            self._entries = _read_once(self.path) if self.path is not None else {}
         return self._entries
 
     def get(self, key: str) -> Any:
@@ -86,7 +87,40 @@ class ResultCache:
             self._entries = entries
         except (OSError, TypeError, ValueError):
             return
+        _remember(self.path, entries)
         self._dirty = False
+
+
+#: per file, its status when this process last read (or wrote) it and its entries: the
+#: several ResultCaches of one plan read and check the file once
+_known: dict[Path, tuple[tuple[int, ...], dict[str, Any]]] = {}
+
+
+def _status(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def _read_once(path: Path) -> dict[str, Any]:
+    """The entries of `path` (a copy: callers add to it), read again only when the file's
+    status changed since this process read or wrote it."""
+    status = _status(path)
+    known = _known.get(path)
+    if status is not None and known is not None and known[0] == status:
+        return dict(known[1])
+    entries = _read(path)
+    if status is not None and status == _status(path):
+        _known[path] = (status, dict(entries))
+    return entries
+
+
+def _remember(path: Path, entries: dict[str, Any]) -> None:
+    status = _status(path)
+    if status is not None:
+        _known[path] = (status, dict(entries))
 
 
 def _checksum(value: Any) -> str:
@@ -120,12 +154,45 @@ def _write(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
+        # json.dumps, not json.dump: dump streams through the pure-Python encoder, 10x slower
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, separators=(",", ":"), ensure_ascii=False)
+            out.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def code_identity() -> str:
+    """The sha256 of the status (path, size, mtime, inode, ctime) of every file of the
+    installed `migrate` package and of the Python version: a key that includes it is
+    voided by any change to the code (an upgrade, an edit of a source checkout)."""
+    global _code_identity
+    if _code_identity is None:
+        import sys
+
+        root = Path(__file__).resolve().parent.parent
+        found: list[Any] = [sys.version]
+        pending = [root]
+        while pending:
+            directory = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name == "__pycache__":
+                        continue
+                    st = entry.stat()
+                    if entry.is_dir():
+                        pending.append(Path(entry.path))
+                    found.append(
+                        [entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+                    )
+        found[1:] = sorted(found[1:])
+        _code_identity = hashlib.sha256(json.dumps(found).encode()).hexdigest()
+    return _code_identity
+
+
+_code_identity: str | None = None
 
 
 def load_value(directory: Path | None, identity: str) -> Any:

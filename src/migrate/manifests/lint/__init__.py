@@ -268,9 +268,84 @@ class LintFailed(UserError):
 
 
 def check(phases: Iterable[PhaseManifests], skip: Iterable[str] = ()) -> LintReport:
-    """Run every rule (but those in `skip`) over the set; findings sorted by file."""
+    """Run every rule (but those in `skip`) over the set; findings sorted by file.
+
+    The report is kept in the cache (migrate.state.cache) under the sha256 of the set's
+    content, `skip`, the rules registered so far and the code (`code_identity`): the same
+    set checked again (a `plan` with nothing changed) is answered from there, without
+    loading the rules. A missing, stale or corrupt entry means the rules run."""
+    phases, skip = list(phases), list(skip)
+    key = _memo_key(phases, skip)
+    results = None
+    if key is not None:
+        from migrate.state.cache import ResultCache, default_dir
+
+        results = ResultCache(default_dir())
+        kept = _report_from(results.get(key))
+        if kept is not None:
+            return kept
+    report = _check(phases, skip)
+    if results is not None and key is not None:
+        results.put(key, report.to_dict())
+        results.save()
+    return report
+
+
+def _memo_key(phases: list[PhaseManifests], skip: list[str]) -> str | None:
+    """What a report depends on, hashed; None when JSON cannot say the set exactly."""
+    import hashlib
+    import json
+
+    from migrate.manifests.validate import _plain
+    from migrate.state.cache import code_identity, default_dir
+
+    if default_dir() is None:
+        return None
+    document = {
+        "code": code_identity(),
+        "skip": skip,
+        "rules": sorted(
+            [i.id, i.check.__module__, i.check.__qualname__, id(i.check)] for i in RULES.values()
+        ),
+        "manifests": [
+            [m.phase, m.task, m.component, m.template, m.app_namespace, m.obj]
+            for p in phases
+            for m in p.manifests
+        ],
+        "releases": [
+            {**r.to_dict(), "component": r.component, "phase": r.phase, "task": r.task}
+            for p in phases
+            for r in p.releases
+        ],
+    }
+    if not _plain(document):
+        return None
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "lint|" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _report_from(value: Any) -> LintReport | None:
+    """The report a cache entry holds, or None when it is not one."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        findings = [Finding(**f) for f in value["findings"]]
+        rules, skipped = value["rules"], value["skipped"]
+    except (KeyError, TypeError):
+        return None
+    if not all(isinstance(r, str) for r in [*rules, *skipped]):
+        return None
+    if not all(
+        isinstance(v, str) and f.severity in ("error", "warning")
+        for f in findings
+        for v in f.to_dict().values()
+    ):
+        return None
+    return LintReport(findings=findings, rules=list(rules), skipped=list(skipped))
+
+
+def _check(phases: list[PhaseManifests], skip: list[str]) -> LintReport:
     _load_rules()
-    skip = list(skip)
     unknown = [s for s in skip if s not in RULES]
     if unknown:
         raise UserError(
@@ -294,12 +369,11 @@ def rendered_set(ctx: Context) -> list[PhaseManifests]:
     """Every phase's `manifests` and `infra` tasks, rendered once per context: the
     renderer and the tasks `plan` already rendered (migrate.actions.manifests) are reused."""
     from migrate.manifests.model import PhaseManifests
-    from migrate.manifests.render import RENDERED_ACTIONS, Renderer
+    from migrate.manifests.render_memo import render_memo
+    from migrate.roadmap import RENDERED_KINDS as RENDERED_ACTIONS
 
-    renderer = ctx.__dict__.get("_manifests_renderer")
-    if renderer is None:
-        renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
     done = ctx.__dict__.setdefault("_manifests_rendered", {})
+    memo = render_memo(ctx)  # what `plan` rendered last time, when nothing changed
     result = []
     for phase in ctx.roadmap.phases:
         tasks = []
@@ -307,9 +381,19 @@ def rendered_set(ctx: Context) -> list[PhaseManifests]:
             if task.action not in RENDERED_ACTIONS:
                 continue
             if (phase.id, task.id) not in done:
-                done[(phase.id, task.id)] = renderer.render_task(phase.id, task)
+                kept = memo.get(phase.id, task.id)
+                if kept is not None:
+                    done[(phase.id, task.id)] = kept[0]
+                else:
+                    from migrate.manifests.render import Renderer
+
+                    renderer = ctx.__dict__.get("_manifests_renderer")
+                    if renderer is None:
+                        renderer = ctx.__dict__["_manifests_renderer"] = Renderer(ctx)
+                    done[(phase.id, task.id)] = renderer.render_task(phase.id, task)
             tasks.append(done[(phase.id, task.id)])
         result.append(PhaseManifests(phase=phase.id, tasks=tuple(tasks)))
+    memo.save()
     return result
 
 
