@@ -49,10 +49,10 @@ def inputs(project: Path, lines: list[tuple[str, dict[str, Any]]]) -> Path:
     return path
 
 
-def test_every_example_plugin_replays_equal(image_project: Path, docker_client: Any) -> None:
-    built = api.images_build(image_project, orchestrator=False)
+def test_every_example_plugin_replays_equal(built_project: Path, docker_client: Any) -> None:
+    built = api.images_build(built_project, orchestrator=False)
     assert not built.failures
-    code, document = compare_json(image_project, "--sample", "25")
+    code, document = compare_json(built_project, "--sample", "25")
     assert code == 0, document
     assert document["version"] == 1 and document["ok"] is True
     plugins = {p["plugin"]: p for p in document["plugins"]}
@@ -63,10 +63,10 @@ def test_every_example_plugin_replays_equal(image_project: Path, docker_client: 
         assert entry["replayed"] == entry["equal"] == 25, entry
         assert entry["different"] == entry["errors"] == 0 and entry["examples"] == []
         assert entry["noise"] == []
-        assert entry["image"].startswith(project_name(image_project) + "/")
+        assert entry["image"].startswith(project_name(built_project) + "/")
     # the recorded outputs: the code reviewer's records keep issue_count and approved
     assert plugins["code_reviewer"]["recorded"]["compared"] == 25
-    assert left_over(docker_client, image_project) == []
+    assert left_over(docker_client, built_project) == []
 
 
 CHANGED = """
@@ -93,17 +93,17 @@ def handle(payload):
 
 
 def test_a_changed_plugin_fails_naming_plugin_path_and_input(
-    image_project: Path, docker_client: Any
+    built_project: Path, docker_client: Any
 ) -> None:
-    add_plugin(image_project, "pricer", CHANGED)
-    add_plugin(image_project, "stamper", NOISY)
-    assert not api.images_build(image_project, ["pricer", "stamper"], orchestrator=False).failures
+    add_plugin(built_project, "pricer", CHANGED)
+    add_plugin(built_project, "stamper", NOISY)
+    assert not api.images_build(built_project, ["pricer", "stamper"], orchestrator=False).failures
     corpus = inputs(
-        image_project,
+        built_project,
         [("pricer", {"amount": 10, "name": "ascii"}), ("pricer", {"amount": 3, "name": "Zoë"}),
          ("pricer", {"amount": 0, "name": "x"}), ("stamper", {"x": 1}), ("stamper", {"x": 2})],
     )  # fmt: skip
-    code, document = compare_json(image_project, "--inputs", str(corpus))
+    code, document = compare_json(built_project, "--inputs", str(corpus))
     assert code == 1
     assert document["ok"] is False
     plugins = {p["plugin"]: p for p in document["plugins"]}
@@ -117,9 +117,9 @@ def test_a_changed_plugin_fails_naming_plugin_path_and_input(
     # the fresh uuid4s and timestamps are noise, not differences
     assert stamper["different"] == 0 and stamper["equal"] == 2 and stamper["errors"] == 0
     assert set(stamper["noise"]) == {"$.at", "$.id", "$.items[*].trace"}
-    assert left_over(docker_client, image_project) == []
+    assert left_over(docker_client, built_project) == []
     # the table names the plugin, the path and an example input
-    text = run(image_project, "compare", "--inputs", str(corpus), "--plugin", "pricer")
+    text = run(built_project, "compare", "--inputs", str(corpus), "--plugin", "pricer")
     assert text.exit_code == 1
     assert "pricer" in text.output and "$.name" in text.output and "Zoë" in text.output
 
@@ -141,29 +141,29 @@ def handle(payload):
 
 
 def test_missing_requirement_and_crash_are_errors_with_the_containers_message(
-    image_project: Path, docker_client: Any
+    built_project: Path, docker_client: Any
 ) -> None:
     from migrate.images.targets import plan_targets
     from migrate.project import open_context
 
-    add_plugin(image_project, "crasher", CRASHER)
-    add_plugin(image_project, "slugger", SLUGGER)  # built without its requirement...
-    assert not api.images_build(image_project, ["crasher", "slugger"], orchestrator=False).failures
-    ctx = open_context(image_project)
+    add_plugin(built_project, "crasher", CRASHER)
+    add_plugin(built_project, "slugger", SLUGGER)  # built without its requirement...
+    assert not api.images_build(built_project, ["crasher", "slugger"], orchestrator=False).failures
+    ctx = open_context(built_project)
     built = plan_targets(ctx, [ctx.inventory.plugin("slugger")])[0].image
     plugin_yaml = ctx.inventory.plugin("slugger").path / "plugin.yaml"
     data = yaml.safe_load(plugin_yaml.read_text())
     data["requirements"] = ["python-slugify>=8"]  # ...which the legacy host had
     plugin_yaml.write_text(yaml.safe_dump(data))
-    ctx = open_context(image_project)
+    ctx = open_context(built_project)
     current = plan_targets(ctx, [ctx.inventory.plugin("slugger")])[0].image
     repository, _, tag = current.rpartition(":")
     docker_client.images.get(built).tag(repository, tag)  # the image lacks the requirement
     corpus = inputs(
-        image_project,
+        built_project,
         [("crasher", {"n": 1}), ("crasher", {"n": 2}), ("slugger", {"title": "Hello World"})],
     )
-    code, document = compare_json(image_project, "--inputs", str(corpus))
+    code, document = compare_json(built_project, "--inputs", str(corpus))
     assert code == 1, document
     plugins = {p["plugin"]: p for p in document["plugins"]}
     crasher, slugger = plugins["crasher"], plugins["slugger"]
@@ -172,10 +172,10 @@ def test_missing_requirement_and_crash_are_errors_with_the_containers_message(
     assert "the container exited with code 3" in crasher["error_examples"][0]["message"]
     assert (slugger["errors"], slugger["different"]) == (1, 0)
     assert "No module named 'slugify'" in slugger["error_examples"][0]["message"]
-    text = run(image_project, "compare", "--inputs", str(corpus))
+    text = run(built_project, "compare", "--inputs", str(corpus))
     assert text.exit_code == 1 and "Traceback" not in text.output
     assert "No module named 'slugify'" in text.output
-    assert left_over(docker_client, image_project) == []
+    assert left_over(docker_client, built_project) == []
 
 
 class Interrupt(NullReporter):
@@ -183,11 +183,11 @@ class Interrupt(NullReporter):
         raise KeyboardInterrupt  # Ctrl-C in the middle of a replay
 
 
-def test_containers_are_removed_after_ctrl_c(image_project: Path, docker_client: Any) -> None:
-    assert not api.images_build(image_project, ["planner"], orchestrator=False).failures
+def test_containers_are_removed_after_ctrl_c(built_project: Path, docker_client: Any) -> None:
+    assert not api.images_build(built_project, ["planner"], orchestrator=False).failures
     with pytest.raises(KeyboardInterrupt):
-        api.compare(image_project, ["planner"], sample=5, reporter=Interrupt())
-    assert left_over(docker_client, image_project) == []
+        api.compare(built_project, ["planner"], sample=5, reporter=Interrupt())
+    assert left_over(docker_client, built_project) == []
 
 
 def test_an_unbuilt_image_is_a_clear_error(image_project: Path, docker_client: Any) -> None:
@@ -197,7 +197,7 @@ def test_an_unbuilt_image_is_a_clear_error(image_project: Path, docker_client: A
     assert "migrate images build --plugin planner" in result.output
 
 
-def test_a_real_sigint_removes_the_container(image_project: Path, docker_client: Any) -> None:
+def test_a_real_sigint_removes_the_container(built_project: Path, docker_client: Any) -> None:
     """Ctrl-C as a terminal sends it: SIGINT to `migrate bench` while its container runs."""
     import os
     import signal
@@ -205,14 +205,14 @@ def test_a_real_sigint_removes_the_container(image_project: Path, docker_client:
     import sys
     import time
 
-    assert not api.images_build(image_project, ["planner"], orchestrator=False).failures
+    assert not api.images_build(built_project, ["planner"], orchestrator=False).failures
     process = subprocess.Popen(
-        [sys.executable, "-m", "migrate", "-C", str(image_project), "bench",
+        [sys.executable, "-m", "migrate", "-C", str(built_project), "bench",
          "--plugin", "planner", "--duration", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
     )  # fmt: skip
     deadline = time.monotonic() + 90
-    while not left_over(docker_client, image_project):
+    while not left_over(docker_client, built_project):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the bench container never started"
         time.sleep(0.1)  # poll interval, bounded by the deadline
@@ -220,4 +220,4 @@ def test_a_real_sigint_removes_the_container(image_project: Path, docker_client:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert b"Traceback" not in stderr
-    assert left_over(docker_client, image_project) == []
+    assert left_over(docker_client, built_project) == []

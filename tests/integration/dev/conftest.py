@@ -17,6 +17,8 @@ from typer.testing import CliRunner, Result
 from migrate.cli.app import app
 from tests.integration.data.conftest import database_url, pg_server
 from tests.integration.images.conftest import (
+    built_example,
+    built_project,
     docker_client,
     image_project,
     project_name,
@@ -25,6 +27,8 @@ from tests.integration.images.conftest import (
 from tests.integration.runtime.conftest import redis_server, redis_url
 
 __all__ = [
+    "built_example",
+    "built_project",
     "database_url",
     "dev_project",
     "docker_client",
@@ -67,10 +71,11 @@ def remove_dev(client: Any, project: str) -> None:
 
 
 @pytest.fixture
-def dev_project(image_project: Path, docker_client: Any) -> Iterator[Path]:
-    """A project on the example app; its dev containers are removed after the test."""
-    name = project_name(image_project)
+def dev_project(built_project: Path, docker_client: Any) -> Iterator[Path]:
+    """A project on the example app (its app in dev_project.parent / "agents-app"), whose
+    images are built already (`built_project`); its dev containers are removed after."""
+    name = project_name(built_project)
     try:
-        yield image_project
+        yield built_project
     finally:
         remove_dev(docker_client, name)

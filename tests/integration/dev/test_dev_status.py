@@ -83,9 +83,9 @@ def test_dead_letters_of_a_plugin_that_raises(
 
 
 def test_a_container_that_never_gets_ready_is_named_with_its_log(
-    dev_project: Path, redis_url: str, database_url: str, example_app: Path
+    dev_project: Path, redis_url: str, database_url: str
 ) -> None:
-    planner = example_app / "plugins" / "planner" / "planner.py"
+    planner = dev_project.parent / "agents-app" / "plugins" / "planner" / "planner.py"
     planner.write_text(planner.read_text() + '\nraise RuntimeError("planner broken on purpose")\n')
     args = up_args(dev_project, redis_url, database_url, "--plugin", "planner", "--timeout", "30")
     result = run(*args)

@@ -24,20 +24,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from migrate import api, inventory, legacy
+from migrate import inventory, legacy
 from tests.conftest import EXAMPLE_APP
 from tests.integration.data.conftest import pg_server  # noqa: F401  (fixture)
 from tests.integration.dev.conftest import remove_dev, run_json
 from tests.integration.images.conftest import (  # noqa: F401  (fixtures)
-    BASE_IMAGE,
-    cleanup,
+    BuiltExample,
+    built_example,
     docker_client,
-    set_target,
+    remove_all_but_shared,
+    set_source,
     wheelhouse,
 )
 from tests.integration.runtime.conftest import redis_server  # noqa: F401  (fixture)
@@ -66,7 +66,7 @@ def expected(payload: dict[str, Any]) -> Counter[str]:
 def system(
     tmp_path_factory: pytest.TempPathFactory,
     docker_client: Any,  # noqa: F811
-    wheelhouse: Path,  # noqa: F811
+    built_example: BuiltExample,  # noqa: F811
     redis_server: str,  # noqa: F811
     pg_server: str,  # noqa: F811
 ) -> Iterator[dict[str, Any]]:
@@ -74,15 +74,12 @@ def system(
     import redis
     from psycopg import conninfo, sql
 
-    root = tmp_path_factory.mktemp("e2e")
-    app = root / "agents-app"
-    shutil.copytree(EXAMPLE_APP, app)
+    # a copy of the session's built example project: its images are in the engine
+    root = tmp_path_factory.mktemp("e2e") / "built"
+    shutil.copytree(built_example.root, root, symlinks=True)
     project = root / "project"
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    api.init(project, app, name=name)
-    set_target(project, base_image=BASE_IMAGE)
-    (project / ".migrate").mkdir(exist_ok=True)
-    (project / ".migrate" / "wheelhouse").symlink_to(wheelhouse)
+    name = built_example.name
+    set_source(project, root / "agents-app")
 
     base = redis.Redis.from_url(redis_server)
     index = 1 + int(base.incr("migrate-tests:next-db")) % 1023
@@ -95,7 +92,7 @@ def system(
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     database_url = conninfo.make_conninfo(pg_server, dbname=database)
     try:
-        built = run_json("-C", str(project), "images", "build")
+        built = built_example.document  # the JSON of `images build` on the new project
         roles = Counter(image["role"] for image in built["images"])
         assert roles == {"service": 6, "orchestrator": 1}, built
         up = run_json(
@@ -116,7 +113,7 @@ def system(
         }
     finally:
         remove_dev(docker_client, name)
-        cleanup(docker_client, name)
+        remove_all_but_shared(docker_client, built_example)
         bus.flushdb()
         bus.close()
         with psycopg.connect(pg_server, autocommit=True) as conn:

@@ -9,9 +9,11 @@ no network at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -25,7 +27,7 @@ import pytest
 import yaml
 
 from migrate import api
-from tests.conftest import require_service
+from tests.conftest import EXAMPLE_APP, require_service
 from tests.integration.data.conftest import database_url, pg_server  # noqa: F401  (fixtures)
 from tests.integration.runtime.conftest import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -69,14 +71,25 @@ def registry() -> str:
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One wheelhouse for the session: requirements are resolved once, not per test."""
-    return tmp_path_factory.mktemp("wheelhouse")
+    """One wheelhouse for the session: requirements are resolved once, not per test (nor
+    per conftest that imports this fixture: they all get the same directory)."""
+    path = tmp_path_factory.getbasetemp() / "wheelhouse"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def set_target(project: Path, **values: str) -> None:
     config = project / "migrate.yaml"
     data = yaml.safe_load(config.read_text())
     data["target"].update(values)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def set_source(project: Path, app: Path) -> None:
+    """Point a copied project at its copied legacy app."""
+    config = project / "migrate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["source"]["path"] = str(app)
     config.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -95,6 +108,100 @@ def image_project(
         yield directory
     finally:
         cleanup(docker_client, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltExample:
+    """The example app's images, built once per session by `migrate images build`.
+
+    root: agents-app/ (the legacy app) and project/ (the project, named `name`, with
+    `.migrate/` holding what the build recorded); document: that build's JSON output.
+    """
+
+    root: Path
+    name: str
+    document: dict[str, Any]
+
+
+# Like `_EMBEDDED` in data/conftest.py: each conftest that imports `built_example`
+# registers a session fixture of its own, and they all share this one build.
+_BUILT: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def built_example(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, wheelhouse: Path
+) -> Iterator[BuiltExample]:
+    """The example app's images (six plugins and the orchestrator), built once for the
+    session, for tests whose subject is not the build: take a copy with `built_project`.
+    Its images are removed (by label) at the end of the session."""
+    if "built" not in _BUILT:
+        from typer.testing import CliRunner
+
+        from migrate.cli.app import app
+
+        root = tmp_path_factory.mktemp("built-example")
+        name = f"it-{secrets.token_hex(4)}"
+        shutil.copytree(EXAMPLE_APP, root / "agents-app")
+        api.init(root / "project", root / "agents-app", name=name)
+        set_target(root / "project", base_image=BASE_IMAGE)
+        (root / "project" / ".migrate").mkdir(exist_ok=True)
+        (root / "project" / ".migrate" / "wheelhouse").symlink_to(wheelhouse)
+        _BUILT.update(built=None, holders=0)
+        try:
+            result = CliRunner().invoke(
+                app, ["-C", str(root / "project"), "images", "build", "--output", "json"]
+            )
+            assert result.exit_code == 0, result.output
+            _BUILT["built"] = BuiltExample(root, name, json.loads(result.stdout))
+        except BaseException:
+            _BUILT.clear()
+            cleanup(docker_client, name)
+            raise
+    _BUILT["holders"] += 1
+    built: BuiltExample = _BUILT["built"]
+    try:
+        yield built
+    finally:
+        _BUILT["holders"] -= 1
+        if _BUILT["holders"] == 0:
+            _BUILT.clear()
+            cleanup(docker_client, built.name)
+
+
+@pytest.fixture
+def built_project(
+    tmp_path: Path, built_example: BuiltExample, docker_client: Any
+) -> Iterator[Path]:
+    """A private copy of `built_example`'s project and app (under tmp_path/"built"), with
+    the same name, so its images are already in the engine and a build of the unchanged
+    code builds nothing. After the test, the containers of the project are removed, and
+    any image it built that the shared build did not make."""
+    root = tmp_path / "built"
+    shutil.copytree(built_example.root, root, symlinks=True)
+    set_source(root / "project", root / "agents-app")
+    try:
+        yield root / "project"
+    finally:
+        remove_all_but_shared(docker_client, built_example)
+
+
+def remove_all_but_shared(client: Any, built: BuiltExample) -> None:
+    import docker
+
+    shared = {image["image"] for image in built.document["images"]}
+    for label in (f"{TEST_LABEL}={built.name}", f"io.migrate.project={built.name}"):
+        for container in client.containers.list(all=True, filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+    for network in client.networks.list(filters={"label": f"io.migrate.project={built.name}"}):
+        with contextlib.suppress(docker.errors.APIError):
+            network.remove()
+    for image in client.images.list(filters={"label": f"io.migrate.project={built.name}"}):
+        for tag in image.tags:
+            if tag not in shared:
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(tag, force=True)
 
 
 def cleanup(client: Any, project: str) -> None:

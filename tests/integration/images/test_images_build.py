@@ -16,6 +16,7 @@ from migrate.reporting import RecordingReporter
 from tests.conftest import write
 from tests.integration.images.conftest import (
     TEST_LABEL,
+    BuiltExample,
     http,
     project_name,
     run_plugin,
@@ -49,14 +50,16 @@ def build_json(project: Path, *args: str) -> dict[str, Any]:
     return document
 
 
-def test_every_plugin_builds_runs_and_answers(image_project: Path, docker_client: Any) -> None:
-    document = build_json(image_project)
+def test_every_plugin_builds_runs_and_answers(
+    built_example: BuiltExample, built_project: Path, docker_client: Any
+) -> None:
+    document = built_example.document  # the JSON of `images build` on a new project
     assert document["version"] == 1
     images = {i["plugin"]: i for i in document["images"] if i["role"] == "service"}
     assert set(images) == set(PAYLOADS)
     assert all(i["built"] is True for i in document["images"])  # the orchestrator's too
     assert [i["plugin"] for i in document["images"] if i["role"] == "orchestrator"] == [None]
-    project = project_name(image_project)
+    project = project_name(built_project)
     assert images["Report-Writer"]["image"].startswith(f"{project}/report-writer:")
 
     for plugin, (payload, expected) in PAYLOADS.items():
@@ -84,20 +87,22 @@ def test_every_plugin_builds_runs_and_answers(image_project: Path, docker_client
 
 
 def test_second_build_is_a_noop_and_touching_one_plugin_rebuilds_only_it(
-    image_project: Path, example_app: Path
+    built_example: BuiltExample, built_project: Path
 ) -> None:
-    first = {i["plugin"]: i for i in build_json(image_project)["images"]}
-    second = {i["plugin"]: i for i in build_json(image_project)["images"]}
+    # the first build: the session's, of this project (a copy of it, with the same name)
+    first = {i["plugin"]: i for i in built_example.document["images"]}
+    assert all(i["built"] for i in first.values())
+    second = {i["plugin"]: i for i in build_json(built_project)["images"]}
     assert not any(i["built"] for i in second.values())
     assert {p: i["image"] for p, i in second.items()} == {p: i["image"] for p, i in first.items()}
 
-    planner = example_app / "plugins" / "planner" / "planner.py"
+    planner = built_project.parent / "agents-app" / "plugins" / "planner" / "planner.py"
     planner.write_text(planner.read_text() + "\n# touched\n")
-    third = {i["plugin"]: i for i in build_json(image_project)["images"]}
+    third = {i["plugin"]: i for i in build_json(built_project)["images"]}
     assert [p for p, i in third.items() if i["built"]] == ["planner"]
     assert third["planner"]["image"] != first["planner"]["image"]
 
-    listed = json.loads(run(image_project, "images", "list", "--output", "json").stdout)
+    listed = json.loads(run(built_project, "images", "list", "--output", "json").stdout)
     planner_tags = {i["image"]: i["current"] for i in listed["images"] if i["plugin"] == "planner"}
     assert planner_tags == {first["planner"]["image"]: False, third["planner"]["image"]: True}
 

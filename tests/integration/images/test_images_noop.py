@@ -17,6 +17,7 @@ import pytest
 from migrate import api
 from migrate.images import builder, engine, wheelhouse
 from migrate.images.context import BuildContext
+from tests.integration.images.conftest import BuiltExample
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +75,17 @@ def test_a_noop_build_asks_the_engine_once_and_does_nothing_else(
     assert spy.calls == ["list_images"]  # one call for every tag, and nothing else
 
 
-def test_a_noop_build_never_imports_the_docker_sdk(image_project: Path) -> None:
-    assert built(image_project) == {PLUGIN: True}
+def test_a_noop_build_never_imports_the_docker_sdk(
+    built_example: BuiltExample, built_project: Path
+) -> None:
+    # built by the session's first build of this project (a copy of it, with the same name)
+    [planner] = [i for i in built_example.document["images"] if i["plugin"] == PLUGIN]
+    assert planner["built"] is True
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
         "from migrate import api\n"
-        f"result = api.images_build(Path({str(image_project)!r}), [{PLUGIN!r}])\n"
+        f"result = api.images_build(Path({str(built_project)!r}), [{PLUGIN!r}])\n"
         "print(json.dumps({'built': [o.built for o in result.images],\n"
         "                  'docker': 'docker' in sys.modules}))\n"
     )
@@ -91,19 +96,17 @@ def test_a_noop_build_never_imports_the_docker_sdk(image_project: Path) -> None:
     assert json.loads(done.stdout.splitlines()[-1]) == {"built": [False], "docker": False}
 
 
-def test_a_changed_file_rebuilds_even_with_its_size_and_times_kept(
-    image_project: Path, example_app: Path
-) -> None:
-    assert built(image_project) == {PLUGIN: True}
-    source = example_app / "plugins" / PLUGIN / "planner.py"
+def test_a_changed_file_rebuilds_even_with_its_size_and_times_kept(built_project: Path) -> None:
+    assert built(built_project) == {PLUGIN: False}  # the session's build: up to date
+    source = built_project.parent / "agents-app" / "plugins" / PLUGIN / "planner.py"
     before = source.stat()
     text = source.read_text()
     changed = text.replace("e", "E", 1)
     assert changed != text and len(changed) == len(text)
     source.write_text(changed)  # same size; the times put back as they were
     os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert built(image_project) == {PLUGIN: True}
-    assert built(image_project) == {PLUGIN: False}
+    assert built(built_project) == {PLUGIN: True}
+    assert built(built_project) == {PLUGIN: False}
 
     source.chmod(before.st_mode | 0o111)  # only the executable bit
-    assert built(image_project) == {PLUGIN: True}
+    assert built(built_project) == {PLUGIN: True}

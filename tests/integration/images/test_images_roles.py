@@ -18,6 +18,7 @@ from migrate.inventory import event_graph
 from migrate.project import open_context
 from tests.integration.images.conftest import (
     DEADLINE,
+    BuiltExample,
     http,
     project_name,
     run_image,
@@ -57,13 +58,17 @@ def uid(container: Any) -> int:
 
 
 def test_the_orchestrator_image_and_a_worker_run_a_chain(
-    image_project: Path, docker_client: Any, redis_url: str, container_database_url: str
+    built_example: BuiltExample,
+    built_project: Path,
+    docker_client: Any,
+    redis_url: str,
+    container_database_url: str,
 ) -> None:
-    first = build(image_project)
+    first = built_example.document  # the JSON of `images build` on a new project
     images = {(i["role"], i["plugin"]): i for i in first["images"]}
     assert all(i["built"] for i in images.values()), first
     orchestrator = images[("orchestrator", None)]["image"]
-    project = project_name(image_project)
+    project = project_name(built_project)
     assert orchestrator.startswith(f"{project}/{project}-orchestrator:")
 
     # the image: labels, user, health check; tagged by content hash, never :latest
@@ -81,11 +86,11 @@ def test_the_orchestrator_image_and_a_worker_run_a_chain(
     assert "MIGRATE_PLUGIN_VERSION=1.4.2" in planner_env  # plugin.yaml's version
 
     # a no-op rebuild builds nothing, the orchestrator included
-    again = build(image_project)
+    again = build(built_project)
     assert not any(i["built"] for i in again["images"])
     assert {i["image"] for i in again["images"]} == {i["image"] for i in first["images"]}
 
-    ctx = open_context(image_project)
+    ctx = open_context(built_project)
     planner = ctx.inventory.plugin("planner")
     graph = event_graph([planner])  # the planner alone: a run of task.created ends at plan.ready
     bus = {"MIGRATE_BUS": "redis", "REDIS_URL": redis_url}
