@@ -10,16 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from migrate.engine.run import ApplyResult as ApplyResult
-from migrate.engine.run import Confirm as Confirm
-from migrate.engine.status import PhaseStatus as PhaseStatus
-from migrate.engine.status import Status as Status
-from migrate.engine.status import TaskStatus as TaskStatus
 from migrate.manifests.verbs import DEFAULT_RENDER_DIR as DEFAULT_RENDER_DIR
 from migrate.manifests.verbs import RenderResult as RenderResult
 from migrate.reporting import Reporter
-from migrate.scaffold import InitResult as InitResult
-from migrate.verify.verbs import CiResult as CiResult
 
 if TYPE_CHECKING:
     from migrate.data.loader import LoadResult
@@ -27,7 +20,37 @@ if TYPE_CHECKING:
     from migrate.data.verify import VerifyResult
     from migrate.engine.executor import RollbackResult
     from migrate.engine.plan import Plan
+    from migrate.engine.run import ApplyResult as ApplyResult
+    from migrate.engine.run import Confirm as Confirm
+    from migrate.engine.status import PhaseStatus as PhaseStatus
+    from migrate.engine.status import Status as Status
+    from migrate.engine.status import TaskStatus as TaskStatus
+    from migrate.scaffold import InitResult as InitResult
     from migrate.verify.model import VerifyReport
+    from migrate.verify.verbs import CiResult as CiResult
+
+
+#: the result types named here, imported when first asked for (`plan` needs none of them)
+_LAZY = {
+    "ApplyResult": "migrate.engine.run",
+    "Confirm": "migrate.engine.run",
+    "PhaseStatus": "migrate.engine.status",
+    "Status": "migrate.engine.status",
+    "TaskStatus": "migrate.engine.status",
+    "InitResult": "migrate.scaffold",
+    "CiResult": "migrate.verify.verbs",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 # --- init -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,13 +114,17 @@ class Context:
     def expand(self, value: Any) -> Any:
         """Render `{{ ... }}` in the strings of a roadmap value (`with`, checks)."""
         if isinstance(value, str) and "{{" in value:
+            variables = self.variables
+            plain = _substituted(value, variables)
+            if plain is not None:  # only `{{ name.key }}` of plain values: as Jinja renders it
+                return plain
             import jinja2
 
             env = jinja2.Environment(
                 undefined=jinja2.StrictUndefined, autoescape=False, finalize=_none_is_empty
             )
             try:
-                return env.from_string(value).render(**self.variables)
+                return env.from_string(value).render(**variables)
             except jinja2.TemplateError as exc:
                 where = self.roadmap.locate(value)  # the roadmap's file:line of the value
                 file, line, key = where if where else (None, None, None)
@@ -137,6 +142,49 @@ class Context:
         if isinstance(value, list):
             return [self.expand(item) for item in value]
         return value
+
+
+#: `{{ name.key.key }}`: a variable and its keys, nothing else (no filter, call or index)
+_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
+#: names Jinja reads as constants or operators, never as variables
+_JINJA_WORDS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if"}
+    | {"else", "for", "recursive", "with", "without", "context", "import", "as", "ignore"}
+)
+
+
+def _substituted(value: str, variables: dict[str, Any]) -> str | None:
+    """`value` rendered without Jinja when it holds only `{{ a.b }}` references to the keys
+    of plain dicts whose values are str, int, float, bool or None (None as ""), as
+    `expand`'s Jinja environment renders them; None when anything else is there (Jinja
+    then renders it, or says what is wrong). Saves importing Jinja and compiling a
+    template per value."""
+    if "\r" in value or value.endswith("\n") or "{{{" in value:
+        return None  # Jinja normalises line ends, drops one trailing newline, reads `{{{`
+    parts: list[str] = []
+    position = 0
+    for match in _REFERENCE.finditer(value):
+        parts.append(value[position : match.start()])
+        position = match.end()
+        names = match.group(1).split(".")
+        if names[0] in _JINJA_WORDS or names[0] not in variables:
+            return None
+        found: Any = variables[names[0]]
+        for name in names[1:]:
+            # Jinja tries the attribute first (a dict's `items`), then the key
+            if type(found) is not dict or name not in found or hasattr(found, name):
+                return None
+            found = found[name]
+        if found is None:
+            parts.append("")
+        elif type(found) in (str, int, float, bool):
+            parts.append(str(found))
+        else:
+            return None
+    parts.append(value[position:])
+    if any(marker in text for text in parts[::2] for marker in ("{{", "{%", "{#")):
+        return None
+    return "".join(parts)
 
 
 def _none_is_empty(value: Any) -> Any:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -285,7 +285,92 @@ def assemble(ctx: Context, plugin: Plugin) -> BuildContext:
     The requirements are the runtime's and the plugin's, resolved together (one
     wheelhouse): a plugin pin that conflicts with the runtime's fails to resolve.
     Raises `PluginImageError` when the plugin cannot be built (missing entrypoint).
+
+    Assembled once per context (render, the images plan and the files task all ask):
+    kept on `ctx` with the status of every file it reads (`_inputs`), so a file
+    changed since is assembled again.
     """
+    key = ("plugin", plugin.name, str(plugin.path), repr(plugin.manifest))
+    built = _remembered(ctx, key, plugin.path, lambda: _assemble(ctx, plugin))
+    if built.plugin is not plugin:  # an equal plugin: the context names the caller's
+        from dataclasses import replace
+
+        built = replace(built, plugin=plugin)
+    return built
+
+
+def _remembered(
+    ctx: Context, key: tuple[str, ...], tree: Path | None, make: Callable[[], BuildContext]
+) -> BuildContext:
+    """`make()`, or what it gave for `key` on this context when no file it reads changed."""
+    memo: dict[tuple[str, ...], tuple[object, BuildContext]] = ctx.__dict__.setdefault(
+        "_build_contexts", {}
+    )
+    inputs = _inputs(ctx, tree)
+    found = memo.get(key)
+    if found is not None and inputs is not None and found[0] == inputs:
+        return found[1]
+    built = make()
+    if inputs is not None and inputs == _inputs(ctx, tree):  # nothing changed meanwhile
+        memo[key] = (inputs, built)
+    return built
+
+
+def _inputs(ctx: Context, tree: Path | None) -> object:
+    """The status (mode, size, mtime, inode, ctime) of everything an assembly reads: the
+    plugin's tree, the runtime's, the docker/ templates where the context's templates
+    are looked up (engine.context), `migrate dev up`'s state and the config (what the
+    templates' variables come from); None (nothing is kept) when a tree cannot be read
+    or holds a symbolic link."""
+    import os
+    import stat
+
+    from migrate.resources import resource_path
+
+    def status(path: str) -> tuple[int, ...] | None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            raise _Unkept(path)
+        return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+    def walk(root: Path) -> list[object]:
+        found: list[object] = [status(str(root))]
+        for directory, names, files in os.walk(root, onerror=_raise):
+            names.sort()
+            for name in [*names, *sorted(files)]:
+                found.append((directory, name, status(os.path.join(directory, name))))
+        return found
+
+    try:
+        searched = dict.fromkeys([ctx.project_dir / "templates", resource_path("templates")])
+        templates = [
+            status(str(root / name))
+            for root in searched
+            for name in (DOCKERFILE_TEMPLATE, ORCHESTRATOR_TEMPLATE, IGNORE_TEMPLATE)
+        ]
+        return (
+            walk(tree) if tree is not None else None,
+            walk(runtime_dir()),
+            templates,
+            status(str(ctx.state_dir / "dev.json")),  # target.orchestrator_url may come from it
+            repr(ctx.config),
+        )
+    except (OSError, _Unkept):
+        return None
+
+
+class _Unkept(Exception):
+    """Something an assembly reads that its status cannot vouch for (a symbolic link)."""
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _assemble(ctx: Context, plugin: Plugin) -> BuildContext:
     check_entrypoint(plugin)
     requirements = _once([*runtime_requirements(SERVICE), *requirements_of(plugin)])
     ignore_text = ctx.render(IGNORE_TEMPLATE)
@@ -306,7 +391,11 @@ def assemble(ctx: Context, plugin: Plugin) -> BuildContext:
 
 def assemble_orchestrator(ctx: Context) -> BuildContext:
     """The orchestrator's build context: the runtime, its requirements and the run
-    store's driver, with MIGRATE_ROLE=orchestrator. Pure, like `assemble`."""
+    store's driver, with MIGRATE_ROLE=orchestrator. Pure, and kept, like `assemble`."""
+    return _remembered(ctx, ("orchestrator",), None, lambda: _assemble_orchestrator(ctx))
+
+
+def _assemble_orchestrator(ctx: Context) -> BuildContext:
     from migrate import __version__
 
     requirements = _once(runtime_requirements(ORCHESTRATOR))

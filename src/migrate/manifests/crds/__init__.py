@@ -5,11 +5,21 @@ migrate renders, with the project's licence and a README saying where they
 came from (repository, tag, commit, paths). `UPSTREAMS` says what to fetch;
 scripts/refresh-crds fetches it; manifests/validate.py checks the rendered
 custom resources against these schemas, offline.
+
+The YAML files are the vendored source of truth. Next to each `<name>.yaml`,
+scripts/refresh-crds writes `<name>.json` (`json_form`): the same document as JSON,
+with the sha256 of the YAML bytes it was read from, because libyaml takes 0.2 s to
+read them all and JSON 0.01 s. validate.py reads the JSON only when that sha256 is
+the YAML's (a YAML edited without a refresh is read as YAML); a test checks that
+every JSON file says exactly what its YAML says.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from migrate.manifests.helm import (
     CHART_VERSIONS,
@@ -170,3 +180,65 @@ UPSTREAMS: dict[str, Upstream] = {
         },
     ),
 }
+
+
+#: the shape of a `<name>.json` file; another value reads as absent (the YAML is read)
+JSON_FORMAT = 1
+
+
+def json_name(yaml_name: str) -> str:
+    """`<name>.json` for `<name>.yaml`."""
+    return yaml_name.removesuffix(".yaml") + ".json"
+
+
+def _yaml_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(data: bytes) -> Any:
+    """A vendored CRD file's document, as PyYAML (libyaml when present) reads it."""
+    import yaml
+
+    return yaml.load(data.decode("utf-8"), Loader=_yaml_loader())
+
+
+def json_form(data: bytes) -> str:
+    """The text of the `<name>.json` of a CRD whose YAML bytes are `data`: the document
+    as JSON, and the sha256 of `data`. Raises ValueError when JSON cannot say the
+    document exactly (a date, a non-str key)."""
+    document = read_yaml(data)
+    if not _json_exact(document):
+        raise ValueError("the CRD holds a value JSON cannot say exactly")
+    body = {
+        "format": JSON_FORMAT,
+        "yaml_sha256": hashlib.sha256(data).hexdigest(),
+        "crd": document,
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def from_json_form(text: bytes | str, data: bytes) -> Any:
+    """The document a `<name>.json` holds when it was derived from exactly the YAML bytes
+    `data`, else None (a stale, foreign or garbled file: read the YAML)."""
+    try:
+        body = json.loads(text)
+    except ValueError:  # truncated, garbage, bad UTF-8
+        return None
+    if (
+        not isinstance(body, dict)
+        or body.get("format") != JSON_FORMAT
+        or body.get("yaml_sha256") != hashlib.sha256(data).hexdigest()
+        or not isinstance(body.get("crd"), dict)
+    ):
+        return None
+    return body["crd"]
+
+
+def _json_exact(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_exact(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_json_exact(v) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)
