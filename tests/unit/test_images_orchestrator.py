@@ -51,6 +51,11 @@ def engine_has_everything(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(engine, "connect", lambda: object())
     monkeypatch.setattr(engine, "exists", exists)
+    # the calls that ask a local engine over its socket without the SDK answer the same
+    monkeypatch.setattr(engine, "present", lambda references, client=None: set())
+    monkeypatch.setattr(
+        engine, "which_exist", lambda references: {r: exists(None, r) for r in set(references)}
+    )
     return asked
 
 
