@@ -14,6 +14,7 @@ import contextlib
 import http.client
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +33,22 @@ REQUEST_TIMEOUT = 60.0
 _POLL = 0.05
 
 
+_given: set[int] = set()  # ports free_port() handed out in this process
+_given_lock = threading.Lock()
+_removing = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now, and not handed out before by this process (candidates
+    start concurrently: two must not be given the same one)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        with _given_lock:
+            if port not in _given:
+                _given.add(port)
+                return port
 
 
 @dataclass
@@ -130,11 +142,31 @@ class Candidate:
             return "(no log)"
         return _last_words(raw.decode("utf-8", "replace"))
 
+    def ready(self) -> str:
+        """Wait until it serves (`problem` says why not): '' when ready."""
+        self.problem = _wait(self)
+        return self.problem
+
     def close(self) -> None:
         conn = self._conn
         if conn is not None:
             conn.close()
             self._conn = None
+
+    _removed: bool = False
+
+    def remove(self) -> None:
+        """Close the connection and remove the container (once; a second call does
+        nothing)."""
+        from docker.errors import APIError
+
+        self.close()
+        with _removing:
+            if self._removed:
+                return
+            self._removed = True
+        with contextlib.suppress(APIError):
+            self.client.remove_container(self.container, force=True)
 
 
 def _last_words(log: str) -> str:
@@ -171,8 +203,37 @@ def running(
     labels: dict[str, str] | None = None,
 ) -> Iterator[Candidate]:
     """The image running as a service on 127.0.0.1; removed when the block ends."""
-    from docker.errors import APIError
+    with started(client, image, plugin, project, labels) as candidate:
+        candidate.problem = _wait(candidate)
+        yield candidate
 
+
+@contextlib.contextmanager
+def started(
+    client: APIClient,
+    image: str,
+    plugin: str,
+    project: str,
+    labels: dict[str, str] | None = None,
+) -> Iterator[Candidate]:
+    """The image's container, started but not yet waited for (`ready()` does); removed
+    when the block ends."""
+    candidate = start(client, image, plugin, project, labels)
+    try:
+        yield candidate
+    finally:
+        candidate.remove()
+
+
+def start(
+    client: APIClient,
+    image: str,
+    plugin: str,
+    project: str,
+    labels: dict[str, str] | None = None,
+) -> Candidate:
+    """The image's container, created and started, not waited for: the caller removes it
+    (`remove()`), whatever happens."""
     port = free_port()
     container = client.create_container(
         image,
@@ -188,16 +249,13 @@ def running(
         labels={LABEL_PROJECT: project, LABEL_COMPARE: "1", **(labels or {})},
         host_config=client.create_host_config(network_mode="host"),
     )
-    ident = str(container["Id"])
-    candidate = Candidate(client, ident, image, plugin, port)
+    candidate = Candidate(client, str(container["Id"]), image, plugin, port)
     try:
-        client.start(ident)
-        candidate.problem = _wait(candidate)
-        yield candidate
-    finally:
-        candidate.close()
-        with contextlib.suppress(APIError):
-            client.remove_container(ident, force=True)
+        client.start(candidate.container)
+    except BaseException:
+        candidate.remove()
+        raise
+    return candidate
 
 
 def _wait(candidate: Candidate) -> str:

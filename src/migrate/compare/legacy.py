@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -105,10 +106,21 @@ def _run(command: list[str], plugin: Plugin) -> None:
         )
 
 
+def _pump(stream: IO[str] | None, lines: queue.SimpleQueue[str]) -> None:
+    """Each line of the worker's protocol output into `lines`, then '' at its end."""
+    assert stream is not None
+    with contextlib.suppress(OSError, ValueError):  # closed under the reader: the end
+        for line in stream:
+            lines.put(line)
+    lines.put("")
+
+
 class LegacyProcess:
     """One legacy host for one plugin: a worker process in the plugin's virtualenv."""
 
-    def __init__(self, plugin: Plugin, python: Path, name: str) -> None:
+    def __init__(self, plugin: Plugin, python: Path, name: str, *, wait: bool = True) -> None:
+        """Start the worker; `wait`: until it imported the plugin (else `wait_ready()`
+        does, and the caller closes it whatever happens)."""
         self.plugin = plugin
         self.name = name
         module_file = plugin.module_file
@@ -132,12 +144,28 @@ class LegacyProcess:
             cwd=plugin.path,
             env=environment,
         )
-        ready = self._read(STARTUP_TIMEOUT)
+        # one reader thread for the process's life: each answer line lands in `_lines`
+        # ('' at the end of its output), read with a deadline
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        threading.Thread(
+            target=_pump, args=(self._process.stdout, self._lines), daemon=True
+        ).start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Until the worker imported the plugin; a LegacyError (the worker closed) when
+        it cannot."""
+        try:
+            ready = self._read(STARTUP_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
         if not ready.get("ready"):
+            why = ready.get("error") or self._tail()
             self.close()
             raise LegacyError(
-                f"plugin {plugin.name!r} does not import in its legacy environment: "
-                f"{ready.get('error') or self._tail()}"
+                f"plugin {self.plugin.name!r} does not import in its legacy environment: {why}"
             )
 
     def _tail(self) -> str:
@@ -146,21 +174,21 @@ class LegacyProcess:
         return lines[-1] if lines else f"the worker exited ({self._process.poll()})"
 
     def _read(self, timeout: float) -> dict[str, Any]:
-        stdout: IO[str] | None = self._process.stdout
-        assert stdout is not None
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not box or not box[0]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            line = ""
+        if not line:
+            if self._process.poll() is not None:
+                self._lines.put("")  # the end stays the end for a later read
             raise LegacyError(
                 f"the legacy host of {self.plugin.name!r} ({self.name}) did not answer within "
                 f"{timeout:g} s: {self._tail()}"
             )
-        document: dict[str, Any] = json.loads(box[0])
+        document: dict[str, Any] = json.loads(line)
         return document
 
-    def _ask(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, Any]) -> None:
         stdin = self._process.stdin
         assert stdin is not None
         try:
@@ -170,10 +198,23 @@ class LegacyProcess:
             raise LegacyError(
                 f"the legacy host of {self.plugin.name!r} ({self.name}) is gone: {self._tail()}"
             ) from None
+
+    def _ask(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._send(request)
         return self._read(timeout)
 
     def call(self, payload: dict[str, Any]) -> Answer:
-        document = self._ask({"op": "call", "input": payload}, CALL_TIMEOUT)
+        self.send(payload)
+        return self.receive()
+
+    def send(self, payload: dict[str, Any]) -> None:
+        """The first half of `call`: the worker starts on `payload` while the caller does
+        something else; `receive()` then waits for its answer. One call at a time."""
+        self._send({"op": "call", "input": payload})
+
+    def receive(self) -> Answer:
+        """The answer to the payload `send` gave."""
+        document = self._read(CALL_TIMEOUT)
         if document.get("ok"):
             return Answer(True, document.get("output"))
         return Answer(False, error=str(document.get("error")))

@@ -19,12 +19,16 @@ from migrate.errors import UserError
 from migrate.reporting import NullReporter, Reporter
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
+    from migrate.compare.candidate import Candidate
     from migrate.engine.context import Context
     from migrate.inventory import Plugin
 
 EXAMPLES = 3  # differing inputs shown per plugin
 BENCH_INPUTS = 1000  # inputs of the corpus a bench cycles through, spread
 LEGACY_LIMIT = 500_000  # calls one legacy bench may record
+JOBS = 4  # plugins compare replays at once (each: two legacy processes and a container)
 
 
 # --- results --------------------------------------------------------------------------
@@ -226,19 +230,14 @@ def _setup(
             if not corpus.cases.get(plugin.name):
                 reporter.warn(f"no recorded invocation of plugin {plugin.name}: not replayed")
     targets = {t.plugin.name: t for t in plan_targets(ctx, selected) if t.plugin is not None}
-    client = engine.connect()
-    try:
-        images: dict[str, str] = {}
-        missing = []
-        for plugin in selected:
-            target = targets[plugin.name]
-            if target.error is not None:
-                raise target.error
-            if not engine.exists(client, target.image):
-                missing.append(f"{plugin.name} ({target.image})")
-            images[plugin.name] = target.image
-    finally:
-        client.close()
+    images: dict[str, str] = {}
+    for plugin in selected:
+        target = targets[plugin.name]
+        if target.error is not None:
+            raise target.error
+        images[plugin.name] = target.image
+    present = engine.which_exist(images.values())  # one question for all of them
+    missing = [f"{name} ({image})" for name, image in images.items() if not present[image]]
     if missing:
         raise UserError(
             f"no image of the present code of: {', '.join(missing)}",
@@ -289,51 +288,126 @@ def compare(
     inputs: Path | None = None,
     reporter: Reporter | None = None,
     labels: dict[str, str] | None = None,
+    jobs: int | None = None,
 ) -> CompareResult:
     """Replay the corpus (per plugin, `sample` inputs spread over it) through the legacy
-    code twice and the plugin's image once; see the package's docstring."""
+    code twice and the plugin's image once; see the package's docstring.
+
+    Every plugin's container is started at once; the plugins are replayed `jobs` at a
+    time (default `JOBS`), each with its own legacy processes; the results are in the
+    plugins' order. Each input goes to the three sides at once, and the next only once
+    all three answered: each side sees the inputs in the corpus's order, as close
+    together in time as one call. Every container is removed before this returns or
+    raises."""
+    import concurrent.futures
+    from concurrent.futures import ThreadPoolExecutor
+
     from migrate.compare import candidate
-    from migrate.compare.legacy import LegacyProcess, venv_for
     from migrate.images import engine
 
     reporter = reporter or NullReporter()
     started = time.monotonic()
     setup = _setup(project_dir, plugins, inputs, reporter)
     ignored = _ignored(setup.ctx, inputs)
-    results = []
+    workers = max(1, min(jobs or JOBS, len(setup.plugins)))
     client = engine.connect()
+    # starts every container, and removes each once its plugin is replayed
+    docker = ThreadPoolExecutor(max(1, len(setup.plugins)), thread_name_prefix="compare-docker")
+    containers = [
+        docker.submit(
+            candidate.start, client, setup.images[plugin.name], plugin.name,
+            setup.ctx.config.project, _labels(labels),
+        )
+        for plugin in setup.plugins
+    ]  # fmt: skip
+    replay = _Replay(setup, ignored, sample, reporter, docker)
     try:
-        for plugin in setup.plugins:
-            cases = spread(setup.corpus.cases[plugin.name], sample)
-            image = setup.images[plugin.name]
-            key = f"compare {plugin.name}"
-            reporter.start(key, f"replaying {plugin.name}", total=len(cases), unit="inputs")
-            began = time.monotonic()
-            result = PluginComparison(plugin.name, image)
-            python = venv_for(plugin, setup.ctx.state_dir)
-            with (
-                LegacyProcess(plugin, python, "primary") as primary,
-                LegacyProcess(plugin, python, "secondary") as secondary,
-                candidate.running(
-                    client, image, plugin.name, setup.ctx.config.project, _labels(labels)
-                ) as container,
-            ):
-                answers = []
-                for case in cases:
-                    answers.append(
-                        (case, primary.call(case.input), secondary.call(case.input),
-                         container.invoke(case.input))
-                    )  # fmt: skip
-                    reporter.advance(key)
-            _judge(result, answers, ignored)
-            result.seconds = time.monotonic() - began
-            reporter.done(key, _summary(result))
-            results.append(result)
+        with ThreadPoolExecutor(workers, thread_name_prefix="compare") as pool:
+            futures = [
+                pool.submit(replay.one, plugin, container)
+                for plugin, container in zip(setup.plugins, containers, strict=True)
+            ]
+            try:
+                concurrent.futures.wait(futures)
+            except BaseException:  # Ctrl-C: the replays under way stop at their next input
+                replay.stop.set()
+                raise
+            failures = [e for e in (f.exception() for f in futures) if e is not None]
+            if failures:  # the first that is a cause, not "stopped: another one failed"
+                raise next((e for e in failures if not isinstance(e, _Stopped)), failures[0])
+            results = [future.result() for future in futures]
     except LegacyError as exc:
         raise UserError(str(exc), hint="fix the plugin's legacy environment") from None
     finally:
+        docker.shutdown(wait=True, cancel_futures=True)
+        for container in containers:  # what no replay removed (a failure, Ctrl-C)
+            if container.done() and not container.cancelled() and not container.exception():
+                container.result().remove()
         client.close()
     return CompareResult(results, setup.corpus.source, time.monotonic() - started)
+
+
+class _Stopped(LegacyError):
+    """A replay not made, or cut short, because another plugin's failed."""
+
+
+@dataclass
+class _Replay:
+    setup: _Setup
+    ignored: list[diff.Path]
+    sample: int | None
+    reporter: Reporter
+    docker: Executor
+    stop: threading.Event = field(default_factory=threading.Event)  # a plugin failed
+
+    def one(self, plugin: Plugin, started: Future[Candidate]) -> PluginComparison:
+        """One plugin's comparison: its sample through both legacy processes and its
+        container; the container is removed after (by the docker pool, when it takes more)."""
+        try:
+            if self.stop.is_set():
+                raise _Stopped(f"plugin {plugin.name!r}: not replayed, another plugin failed")
+            container = started.result()
+            try:
+                return self._compare(plugin, container)
+            finally:
+                try:
+                    self.docker.submit(container.remove)
+                except RuntimeError:  # the pool is shut down: remove it here
+                    container.remove()
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def _compare(self, plugin: Plugin, container: Candidate) -> PluginComparison:
+        from migrate.compare.legacy import LegacyProcess, venv_for
+
+        setup, reporter = self.setup, self.reporter
+        cases = spread(setup.corpus.cases[plugin.name], self.sample)
+        result = PluginComparison(plugin.name, container.image)
+        key = f"compare {plugin.name}"
+        reporter.start(key, f"replaying {plugin.name}", total=len(cases), unit="inputs")
+        began = time.monotonic()
+        python = venv_for(plugin, setup.ctx.state_dir)
+        with contextlib.ExitStack() as stack:
+            # both legacy processes import the plugin while the container boots
+            primary = stack.enter_context(LegacyProcess(plugin, python, "primary", wait=False))
+            secondary = stack.enter_context(LegacyProcess(plugin, python, "secondary", wait=False))
+            primary.wait_ready()
+            secondary.wait_ready()
+            container.ready()
+            answers = []
+            for case in cases:  # the three sides work on the same input at once
+                if self.stop.is_set():  # another plugin failed, or Ctrl-C
+                    raise _Stopped(f"plugin {plugin.name!r}: stopped, another plugin failed")
+                primary.send(case.input)
+                secondary.send(case.input)
+                migrated = container.invoke(case.input)
+                answers.append((case, primary.receive(), secondary.receive(), migrated))
+                reporter.advance(key)
+        _judge(result, answers, self.ignored)
+        result.seconds = time.monotonic() - began
+        reporter.done(key, _summary(result))
+        return result
 
 
 def _ignored(ctx: Context, inputs: Path | None) -> list[diff.Path]:

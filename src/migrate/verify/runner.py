@@ -2,8 +2,11 @@
 
 Checks are grouped by host; the groups run in parallel on a small thread pool
 (a slow ssh host does not hold up the local checks), the checks of one host
-one after another. Each check has a deadline (`--timeout`): every command it
-runs is killed then, with its whole process group, and on a remote host by the
+one after another. An `equivalence` check (migrate compare) needs no host and
+measures no time: it runs in a group of its own, beside its host's checks (not
+when a `performance` check is in the run: it would disturb the measurement).
+Each check has a deadline (`--timeout`): every command it runs is killed then,
+with its whole process group, and on a remote host by the
 host's own `timeout` (hosts.py), and the check is an error "timed out after S
 s" (it could not be run: never a pass, and told apart from a failure in JSON
 and JUnit). A slow command does not condemn its host; a host that does not
@@ -117,17 +120,28 @@ def _job(ctx: Context, index: int, task: str, check: Check) -> _Job:
     return _Job(index, task, expanded, expanded.label, expanded.kind, expanded.host)
 
 
+def _lane(job: _Job, timed: bool) -> tuple[str, str]:
+    """(host, lane) of a job: the checks of one lane run one after another, the lanes at
+    once. An `equivalence` check depends on no host and measures no time: it has a lane
+    of its own (per host spec, as it is reported), beside its host's other checks, unless
+    the run measures time (`timed`: a performance check), which it would disturb."""
+    return (job.host, "equivalence" if job.kind == "equivalence" and not timed else "")
+
+
 def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckResult]:
-    groups: dict[str, list[_Job]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[_Job]] = defaultdict(list)
+    timed = any(job.kind == "performance" for job in jobs)
     for job in jobs:
-        groups[job.host].append(job)
+        groups[_lane(job, timed)].append(job)
     results: dict[int, CheckResult] = {}
     lock = threading.Lock()
     reporter = ctx.reporter
 
-    def run_group(host: str, group: list[_Job]) -> None:
-        key = f"verify {host}"
-        reporter.start(key, f"checks on {host}", total=len(group), unit="checks")
+    def run_group(lane: tuple[str, str], group: list[_Job]) -> None:
+        host, kind = lane
+        key = f"verify {host}" + (f" {kind}" if kind else "")
+        what = f"{kind} checks" if kind else "checks"
+        reporter.start(key, f"{what} on {host}", total=len(group), unit="checks")
         silent = False  # the host missed a deadline: its other checks are not tried
         down = _host_down(host, group, timeout)  # once per host, before its checks
         for job in group:
@@ -164,14 +178,16 @@ def _run_all(ctx: Context, jobs: list[_Job], timeout: float) -> dict[int, CheckR
             reporter.info(f"{state}  {job.task}: {job.label} ({host}): {result.message}")
             reporter.advance(key)
         failed = sum(not results[j.index].passed for j in group)
-        reporter.done(key, f"{host}: {len(group) - failed} of {len(group)} checks passed")
+        reporter.done(key, f"{host}: {len(group) - failed} of {len(group)} {what} passed")
 
     if groups:
         from migrate.verify.hosts import preload
 
-        preload([h for h, g in groups.items() if any(j.kind in _ON_HOST for j in g)])
+        preload(list(dict.fromkeys(
+            h for (h, _), g in groups.items() if any(j.kind in _ON_HOST for j in g)
+        )))  # fmt: skip
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(groups))) as pool:
-            futures = [pool.submit(run_group, host, group) for host, group in groups.items()]
+            futures = [pool.submit(run_group, lane, group) for lane, group in groups.items()]
             for future in futures:
                 future.result()
     return results
