@@ -103,13 +103,18 @@ class FilesAction:
 
         params: FilesParams = task_params(ctx, task)  # checked once, after expansion
         changes = []
-        variables = template_variables(ctx)
+        variables: dict[str, Any] | None = None
         for spec in params.files:
             if spec.secrets is not None:
                 changes.append(_plan_secrets(ctx, task, spec.path, spec.secrets))
                 continue
             assert spec.template is not None  # one of the two: FileSpec._one_source
-            content = ctx.render(spec.template, task=task, **variables)
+            content = _kept_render(ctx, task, spec.template)
+            if content is None:
+                if variables is None:
+                    variables = template_variables(ctx)
+                content = ctx.render(spec.template, task=task, **variables)
+                _keep_render(ctx, task, spec.template, content)
             target = ctx.project_dir / spec.path
             data = {"path": spec.path, "content": content, "mode": spec.mode}
             resource = f"file:{spec.path}"
@@ -207,6 +212,27 @@ class FilesAction:
             return
         mode = receipt.get("previous_mode")
         _write_atomic(target, base64.b64decode(previous), int(mode, 8) if mode else None)
+
+
+def _render_key(task: Task, template: str) -> str:
+    described = hashlib.sha256(repr(task).encode()).hexdigest()[:16]
+    return f"files|{task.id}|{described}|{template}"
+
+
+def _kept_render(ctx: Context, task: Task, template: str) -> str | None:
+    """What a previous plan rendered from `template` for `task` when nothing it reads
+    changed since (the render memo's key: migrate.manifests.render_memo), else None. The
+    file on disk is compared with it all the same."""
+    from migrate.manifests.render_memo import render_memo
+
+    kept = render_memo(ctx).value(_render_key(task, template))
+    return kept if isinstance(kept, str) else None
+
+
+def _keep_render(ctx: Context, task: Task, template: str, content: str) -> None:
+    from migrate.manifests.render_memo import render_memo
+
+    render_memo(ctx).keep(_render_key(task, template), content)
 
 
 def _mode_differs(target: Path, mode: str | None) -> bool:

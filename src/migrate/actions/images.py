@@ -75,6 +75,7 @@ class ImagesAction:
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.actions.base import params as task_params
         from migrate.images import builder, ledger
+        from migrate.images.targets import planned_targets
 
         params: ImagesParams = task_params(ctx, task)  # checked once, after expansion
         if params.push:
@@ -83,7 +84,9 @@ class ImagesAction:
         selection = builder.select(ctx, names, params.orchestrator)
         if names is None and params.orchestrator is True:  # `all` means every plugin
             selection = builder.select(ctx, None, None)
-        targets = builder.selected_targets(ctx, selection)
+        # tags a previous plan made from the same files (no context assembled); the
+        # engine is still asked about each one below
+        targets = planned_targets(ctx, selection)
         presence = _presence([t.image for t in targets if t.error is None]) if targets else None
         changes = []
         for target in targets:
@@ -94,8 +97,8 @@ class ImagesAction:
                 "push": params.push,
             }
             resource = target.key
-            if target.context is not None:  # which images share their install layers (waves)
-                listed = "\n".join(target.context.requirements).encode()
+            if target.error is None:  # which images share their install layers (waves)
+                listed = "\n".join(target.requirements).encode()
                 data["requirements"] = hashlib.sha256(listed).hexdigest()[:16]
             if target.error is not None:
                 op, summary = "create", f"cannot build: {target.error.message}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,21 @@ from typer.core import TyperGroup
 DEBUG_LOG = Path(".migrate") / "debug.log"
 
 
-class MigrateGroup(TyperGroup):
+class PlainGroup(TyperGroup):
+    """A group whose commands' options are coerced without Pydantic (`_plain_params`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _plain_params(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:  # its options and help flag, before they are parsed
+            _plain_params(command.get_params(ctx))
+        return name, command, rest
+
+
+class MigrateGroup(PlainGroup):
     """Turns `MigrateError`s into a message and exit code 1, everywhere below it.
 
     Its commands are `LazyCommands`: each is built, and its module imported, when it is
@@ -41,16 +56,6 @@ class MigrateGroup(TyperGroup):
                 formatter.write_dl(rows)
         return None
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        _plain_root_params(self.get_params(ctx))
-        return super().parse_args(ctx, args)
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:  # `migrate data --help`: the group's own help flag
-            _plain_root_params([p for p in command.get_params(ctx) if p.name == "help"])
-        return name, command, rest
-
     def invoke(self, ctx: Any) -> Any:
         from migrate.errors import MigrateError
 
@@ -68,34 +73,95 @@ class MigrateGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
-def _plain_root_params(params: list[Any]) -> None:
-    """Coerce the global options (a path, a URL, flags) without Pydantic.
+def _plain_params(params: list[Any]) -> None:
+    """Coerce the options of the command about to run without Pydantic, where the
+    value is one Typer's own coercion would accept as is.
 
     Typer 0.29 coerces every parameter through a Pydantic TypeAdapter, built on first
-    use: the global options are processed before any subcommand, even for
-    `migrate plan --help`, and importing Pydantic for them tripled the time `--help`
-    takes (issue 14). Commands that run import Pydantic anyway; their own options keep
-    Typer's coercion.
+    use: importing `typer._adapters` and building an adapter per option cost tens of
+    milliseconds of every `migrate plan` and every `--help` (issue 14). `PlainParam`
+    turns the values Typer would accept (a str, a Path, a choice of an Enum, a decimal
+    int or float within its bounds, a list of those) into exactly what Typer's adapter
+    gives; any other value (an error, a parser, a file) goes to Typer's own coercion,
+    so messages and exit codes are Typer's. Typer is pinned below 0.30 (its private
+    `_runtime_param` and `typer._coercion`).
     """
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is not None and getattr(param, "_runtime_param", "") is None:
+            param._runtime_param = _plain_param(descriptor)
+
+
+def _plain_param(descriptor: Any) -> Any:
     from typer._coercion import RuntimeParam
 
     @dataclass(frozen=True)
-    class Plain(RuntimeParam):
+    class PlainParam(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            if self.annotation is bool:
-                return bool(value)
-            return Path(value) if self.annotation is Path else str(value)
+            coerced = _plain_value(descriptor, self.annotation, value, param, ctx)
+            if coerced is not _TYPER:
+                return coerced
+            from typer._coercion import build_runtime_param
 
-    for param in params:
-        descriptor = getattr(param, "type_descriptor", None)
-        if (
-            descriptor is not None
-            and getattr(param, "_runtime_param", "") is None
-            and descriptor.annotation in (Path, str, bool)
-        ):
-            param._runtime_param = Plain(
-                parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+            typer_param = build_runtime_param(descriptor)
+            return typer_param._coerce_value(value, param=param, ctx=ctx)
+
+    return PlainParam(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+
+
+#: `_plain_value`'s answer when Typer's own coercion decides
+_TYPER: Any = object()
+#: the decimal numbers `_plain_value` reads itself (anything else: Typer's coercion)
+_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_FLOAT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
+
+
+def _plain_value(descriptor: Any, annotation: Any, value: Any, param: Any, ctx: Any) -> Any:
+    """`value` as Typer's TypeAdapter for `annotation` makes it, or `_TYPER`."""
+    from enum import Enum
+    from typing import get_args, get_origin
+
+    info = descriptor.parameter_info
+    if info.parser is not None or descriptor.file_annotation is not None:
+        return _TYPER
+    if get_origin(annotation) is list:
+        if not isinstance(value, list | tuple):
+            return _TYPER
+        [item_annotation] = get_args(annotation)
+        items = [_plain_value(descriptor, item_annotation, item, param, ctx) for item in value]
+        return _TYPER if any(item is _TYPER for item in items) else items
+    if annotation is str or annotation is bool:
+        return value if type(value) is annotation else _TYPER
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        from typer._param_types import coerce_cli_choice
+
+        try:
+            return coerce_cli_choice(
+                value, choices=list(annotation), case_sensitive=info.case_sensitive, ctx=ctx
             )
+        except ValueError:
+            return _TYPER
+    if annotation is int or annotation is float:
+        pattern = _INT if annotation is int else _FLOAT
+        if type(value) is str and pattern.fullmatch(value):
+            number = annotation(value)
+        elif type(value) is annotation:
+            number = value
+        else:
+            return _TYPER
+        if info.clamp or (info.min is not None and number < info.min):
+            return _TYPER
+        return _TYPER if info.max is not None and number > info.max else number
+    if annotation is Path and info.path_type is None and isinstance(value, str | Path) and value:
+        from typer._click.exceptions import BadParameter
+        from typer._param_types import coerce_cli_path
+
+        path = value if isinstance(value, Path) else Path(value)
+        try:
+            return coerce_cli_path(path, info, path_type=Path, param=param, ctx=ctx)
+        except BadParameter:
+            return _TYPER
+    return _TYPER
 
 
 def _report_error(exc: Exception) -> None:
@@ -311,7 +377,7 @@ def _build(name: str) -> Any:
     )
     holder.callback()(_no_options)  # a group, whatever it holds
     if isinstance(target, typer.Typer):
-        holder.add_typer(target, name=name, short_help=short_help)
+        holder.add_typer(target, name=name, short_help=short_help, cls=PlainGroup)
     else:
         holder.command(name, short_help=short_help)(target)
     group = get_command(holder)

@@ -69,9 +69,18 @@ class ImageTarget:
     """One image as planned: its context and tag, or why it cannot be built."""
 
     plugin: Plugin | None  # None: the orchestrator
-    context: BuildContext | None
+    context: BuildContext | None  # None also for a tag a previous plan kept (`planned`)
     image: str  # the reference; "" when the context could not be assembled
     error: ImageError | None = None
+    #: the context's requirements when `context` is None because the tag was kept
+    kept_requirements: tuple[str, ...] | None = None
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """What the image's wheelhouse is resolved from."""
+        if self.context is not None:
+            return self.context.requirements
+        return self.kept_requirements or ()
 
     @property
     def role(self) -> str:
@@ -168,3 +177,53 @@ def selected_targets(ctx: Context, selection: Selection) -> list[ImageTarget]:
     if selection.orchestrator:
         targets.append(orchestrator_target(ctx))
     return targets
+
+
+def planned_targets(ctx: Context, selection: Selection) -> list[ImageTarget]:
+    """`selected_targets` for a plan: each tag a previous plan made under the same render
+    memo key (migrate.manifests.render_memo: the status of every file of the project, the
+    application and migrate, the config, the environment) is taken from it, with no
+    context assembled; any other is assembled, and kept for the next plan. `apply`
+    assembles each context again (`plan_targets`) and refuses a tag that differs."""
+    from migrate.manifests.render_memo import render_memo
+
+    memo = render_memo(ctx)
+    targets = []
+    for plugin in selection.plugins:
+        key = f"image|{plugin.name}|{plugin.path}|{plugin.manifest!r}"
+        kept = memo.value(key)
+        if _is_kept(kept):
+            targets.append(
+                ImageTarget(plugin, None, kept["image"], kept_requirements=tuple(kept["req"]))
+            )
+            continue
+        [target] = plan_targets(ctx, [plugin])
+        if target.context is not None:
+            memo.keep(key, {"image": target.image, "req": list(target.context.requirements)})
+        targets.append(target)
+    if selection.orchestrator:
+        kept = memo.value("image|orchestrator")
+        if _is_kept(kept):
+            image, conflict = kept["image"], orchestrator_conflict(ctx)
+            targets.append(ImageTarget(None, None, image, conflict, tuple(kept["req"])))
+        else:
+            built = contexts.assemble_orchestrator(ctx)
+            memo.keep(
+                "image|orchestrator",
+                {
+                    "image": orchestrator_reference(ctx, built.short_hash),
+                    "req": list(built.requirements),
+                },
+            )
+            targets.append(orchestrator_target(ctx))
+    return targets
+
+
+def _is_kept(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("image"), str)
+        and bool(value["image"])
+        and isinstance(value.get("req"), list)
+        and all(isinstance(r, str) for r in value["req"])
+    )

@@ -28,11 +28,13 @@ _SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "DATABASE_URL", "PASSPHRASE")
 
 
 class RenderMemo:
-    """What each `manifests`/`infra` task rendered, kept in the cache directory
-    (migrate.state.cache) under one key of everything a render can read: the code of
-    migrate and its template libraries, the packaged templates, and the status (size,
-    mtime, inode, ctime) of every file of the project (`.migrate/` without its database
-    and Pulumi directories) and of the application; the loaded config; the MIGRATE_*
+    """What each `manifests`/`infra` task rendered, and the values other renders made
+    (`value`/`keep`: the images' tags, the generated files' content), kept in the cache
+    directory (migrate.state.cache) under one key of everything a render can read: the
+    code of migrate, its installed version and its template libraries, the packaged
+    templates, and the status (size, mtime, inode, ctime) of every file of the project
+    (`.migrate/` without its database and Pulumi directories) and of the application;
+    the loaded config; the MIGRATE_*
     environment (secrets left out). A content change changes a file's ctime (and
     mtime), so an edit that keeps the size and mtime is still seen.
 
@@ -92,6 +94,27 @@ class RenderMemo:
         key = f"{rendered.phase}/{rendered.task}"
         if entries.get(key) != entry:
             entries[key] = entry
+            self._dirty = True
+
+    def value(self, key: str) -> Any:
+        """What `keep` kept under `key` (a plain JSON value) for this identity, or None."""
+        if self.identity is None:
+            return None
+        entry = self._load().get(f"value|{key}")
+        if isinstance(entry, dict) and entry.get("format") == MEMO_FORMAT:
+            return entry.get("value")
+        return None
+
+    def keep(self, key: str, value: Any) -> None:
+        """Keep `value` (plain JSON: str, list, dict) under `key` for this identity: what a
+        render made from nothing but what the identity covers (an image's tag, a generated
+        file's content)."""
+        if self.identity is None:
+            return
+        entry = {"format": MEMO_FORMAT, "value": value}
+        entries = self._load()
+        if entries.get(f"value|{key}") != entry:
+            entries[f"value|{key}"] = entry
             self._dirty = True
 
     def save(self) -> None:
@@ -210,6 +233,9 @@ def _memo_identity(ctx: Context, directory: Path | None) -> str | None:
         parts = {
             "format": MEMO_FORMAT,
             "python": sys.version,
+            # what the templates see as `migrate.version` (the orchestrator's image, the
+            # generated files): the installed distribution's, not in the code's tree
+            "migrate": migrate.installed_version(),
             "trees": [[str(root), _tree(root, skip)] for root in roots],
             "libraries": libraries,
             "config": ctx.config.model_dump(mode="json", exclude={"target": {"database_url"}}),
