@@ -79,6 +79,9 @@ def test_a_plan_with_options_imports_no_typer_adapter(shared_project: Path, tmp_
     modules = _imported(argvs, tmp_path)
     assert "migrate.engine.plan" in modules  # it planned
     assert "typer._adapters" not in modules
+    # the data task is planned from file sizes and hashes: no loader, no database driver
+    assert "migrate.data.selection" in modules
+    assert "migrate.data.loader" not in modules and "psycopg" not in modules
 
 
 #: values a command line, an environment variable or a default may give an option

@@ -74,13 +74,13 @@ class DataAction:
             pass
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
-        from migrate.data import loader, tables
+        from migrate.data import selection, tables
         from migrate.names import table_name
 
         params = self._params(ctx, task)
         schema = params.db_schema or ctx.config.target.db_schema
         names = None if params.datasets == "all" else list(params.datasets)
-        datasets = loader.select(ctx.inventory, names)
+        datasets = selection.select(ctx.inventory, names)
         loaded: dict[str, dict[str, Any]] = {}
         existing: set[str] = set()
         db = _database(ctx, start=False)
@@ -95,7 +95,7 @@ class DataAction:
         changes = []
         for dataset in datasets:
             table = table_name(dataset.name)
-            shas = {f.relative: loader.sha256_file(f.path) for f in dataset.files}
+            shas = {f.relative: selection.sha256_file(f.path) for f in dataset.files}
             new = [s for s in shas if s not in loaded]
             changed = [s for s, sha in shas.items() if s in loaded and loaded[s]["sha256"] != sha]
             data = {
@@ -168,12 +168,12 @@ class DataAction:
         }
 
     def apply(self, ctx: Context, change: Change) -> Receipt:
-        from migrate.data import loader
+        from migrate.data import loader, selection
         from migrate.data.verify import verify
 
         db = _database(ctx, start=True)
         assert db is not None
-        dataset = loader.select(ctx.inventory, [change.data["dataset"]])
+        dataset = selection.select(ctx.inventory, [change.data["dataset"]])
         result = loader.load(db, change.data["schema"], dataset, reporter=ctx.reporter)
         [loaded] = result.datasets
         if change.data["verify"]:

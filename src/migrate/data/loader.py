@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from migrate.data import tables
 from migrate.data.copying import Refused, copy_rejects, store_file
 from migrate.data.records import Reject
-from migrate.errors import UserError
+from migrate.data.selection import sha256_file, unreadable
 from migrate.names import table_name
 from migrate.reporting import NullReporter, Reporter
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from migrate.data.database import Database
-    from migrate.inventory import DataFile, Dataset, Inventory
+    from migrate.inventory import DataFile, Dataset
 
 
 @dataclass
@@ -75,59 +75,6 @@ class LoadResult:
             "schema": self.schema,
             "datasets": [d.to_dict() for d in self.datasets],
         }
-
-
-def select(inventory: Inventory, names: Sequence[str] | None) -> list[Dataset]:
-    """The datasets named (all when none), or a UserError listing the known ones."""
-    if not names:
-        selected = list(inventory.datasets)
-    else:
-        known = {d.name: d for d in inventory.datasets}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise UserError(
-                f"no dataset {', '.join(map(repr, missing))} in {inventory.root / 'data'}",
-                hint=f"datasets: {', '.join(known) or 'none'}",
-            )
-        selected = [known[n] for n in names]
-    check_readable(selected)
-    return selected
-
-
-def sha256_file(path: Any) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    except OSError as exc:
-        raise UserError(_os_reason(exc), file=path, hint=_READ_HINT) from None
-    return digest.hexdigest()
-
-
-_READ_HINT = "make it readable by this user (e.g. chmod a+r), or move it out of data/"
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    return (exc.strerror or type(exc).__name__).lower()
-
-
-def unreadable(data_file: DataFile, exc: OSError) -> UserError:
-    """`data/<file>: permission denied`, and what to do."""
-    return UserError(_os_reason(exc), file=f"data/{data_file.relative}", hint=_READ_HINT)
-
-
-def check_readable(datasets: Sequence[Dataset]) -> None:
-    """Refuse at once, naming the file, when a data file cannot be read."""
-    for dataset in datasets:
-        for data_file in dataset.files:
-            try:
-                with open(data_file.path, "rb"):
-                    pass
-            except OSError as exc:
-                raise unreadable(data_file, exc) from None
 
 
 @dataclass(frozen=True)

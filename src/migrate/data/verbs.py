@@ -82,13 +82,13 @@ def rollback(
 
 def _selected(ctx: Context, names: list[str] | None, reporter: Reporter | None) -> list[Dataset]:
     """The datasets named (default all) of the legacy application, its warnings said."""
-    from migrate.data import loader
+    from migrate.data import selection
 
     inventory = ctx.inventory
     for warning in inventory.warnings:
         if reporter is not None:
             reporter.warn(warning)
-    return loader.select(inventory, names)
+    return selection.select(inventory, names)
 
 
 def _database(ctx: Context, database_url: str | None, reporter: Reporter | None) -> Database:

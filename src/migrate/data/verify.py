@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrate.data import tables
 from migrate.data.copying import copy_rejects, store_file
-from migrate.data.loader import sha256_file, unreadable
+from migrate.data.selection import sha256_file, unreadable
 from migrate.names import table_name
 from migrate.reporting import NullReporter, Reporter
 
