@@ -67,10 +67,9 @@ class RenderedAction:
 
     def plan(self, ctx: Context, task: Task) -> list[Change]:
         from migrate.manifests import applied
-        from migrate.manifests.validate import validate
 
         phase, rendered, tracks = self._render(ctx, task)
-        report = validate(rendered.manifests, ctx.config.target.kubernetes_version, required=False)
+        skipped, not_checked = _schema_check(ctx, rendered)
         record = applied.load(ctx.state_dir, phase, task.id)
         difference = applied.diff(rendered, record)
         switches = _track_switches(ctx, tracks)
@@ -86,12 +85,11 @@ class RenderedAction:
         undo = _rollback_split(ctx, rendered.to_record(), record)
         if op != "noop" and undo:
             detail_lines += [f"  on rollback, {line}" for line in undo.lines()]
-        if report.skipped:
-            detail_lines.append(f"  not schema-checked: {report.skipped}")
-        elif report.not_checked:
+        if skipped:
+            detail_lines.append(f"  not schema-checked: {skipped}")
+        elif not_checked:
             detail_lines.append(
-                "  not schema-checked (custom resources): "
-                + ", ".join(m.ref for m in report.not_checked)
+                "  not schema-checked (custom resources): " + ", ".join(not_checked)
             )
         summary = f"{len(rendered.manifests)} objects, {len(rendered.releases)} Helm releases: "
         summary += source
@@ -186,6 +184,34 @@ class RenderedAction:
 class ManifestsAction(RenderedAction):
     kind: ClassVar[str] = "manifests"
     Params: ClassVar[type[BaseModel] | None] = ManifestsParams
+
+
+def _schema_check(ctx: Context, rendered: TaskManifests) -> tuple[str | None, list[str]]:
+    """The task's objects checked against their schemas (migrate.manifests.validate,
+    which raises on a failure): why nothing was checked, and the objects not checked.
+
+    What it said of a render the memo keeps is kept with it (RenderMemo.keep_for): the
+    memo's key covers all a check reads (the objects, the Kubernetes version in the
+    config, migrate's code and vendored CRDs, the checking libraries' files). A failure
+    is never kept: it is raised again on every plan."""
+    from migrate.manifests.render_memo import render_memo
+
+    memo = render_memo(ctx)
+    version = ctx.config.target.kubernetes_version
+    key = "schema-check|" + version
+    found = memo.value_for(rendered, key)
+    if isinstance(found, dict):
+        skipped, not_checked = found.get("skipped"), found.get("not_checked")
+        if (skipped is None or isinstance(skipped, str)) and (
+            isinstance(not_checked, list) and all(isinstance(r, str) for r in not_checked)
+        ):
+            return skipped, not_checked
+    from migrate.manifests.validate import validate
+
+    report = validate(rendered.manifests, version, required=False)
+    refs = [m.ref for m in report.not_checked]
+    memo.keep_for(rendered, key, {"skipped": report.skipped, "not_checked": refs})
+    return report.skipped, refs
 
 
 def _track_switches(ctx: Context, tracks: dict[str, Any]) -> list[str]:

@@ -38,25 +38,28 @@ SkipCheckOption = Annotated[
 
 def print_findings(report: LintReport, *, stderr: bool = False) -> None:
     """Each finding with its object, file, message, fix and source."""
-    from rich.markup import escape
+    from migrate.cli.output import err, escape, print_markup
 
-    from migrate.cli.output import err, out
-
-    console = err() if stderr else out()
+    lines: list[str] = []
     if not report.findings:
-        console.print(f"[green]whole-set checks:[/] no findings ({len(report.rules)} rules)")
-        return
-    console.print(
-        f"\n[bold]Whole-set checks:[/] {len(report.errors)} error(s), "
-        f"{len(report.warnings)} warning(s)"
-    )
+        lines.append(f"[green]whole-set checks:[/] no findings ({len(report.rules)} rules)")
+    else:
+        lines.append(
+            f"\n[bold]Whole-set checks:[/] {len(report.errors)} error(s), "
+            f"{len(report.warnings)} warning(s)"
+        )
     for finding in report.findings:
         style = "red" if finding.severity == "error" else "yellow"
-        console.print(
+        lines.append(
             f"  [{style}]{finding.severity}[/] [bold]{escape(finding.rule)}[/] "
             f"{escape(finding.object)} [dim]({escape(finding.file)})[/]"
         )
-        console.print(f"      {escape(finding.message)}")
-        console.print(f"      [dim]fix:[/] {escape(finding.fix)}")
+        lines.append(f"      {escape(finding.message)}")
+        lines.append(f"      [dim]fix:[/] {escape(finding.fix)}")
         if finding.source:
-            console.print(f"      [dim]source: {escape(finding.source)}[/]")
+            lines.append(f"      [dim]source: {escape(finding.source)}[/]")
+    # one print: the same text as a print per line, and Rich only when it changes it
+    if stderr:
+        err().print("\n".join(lines))
+    else:
+        print_markup("\n".join(lines))

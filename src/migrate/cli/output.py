@@ -47,6 +47,106 @@ def _console(stream: object, *, stderr: bool) -> Console:
     return Console(stderr=stderr, highlight=False, width=None if terminal else PIPE_WIDTH)
 
 
+#: variables that make Rich treat a stream that is not a terminal as one (colours), or
+#: take it for a notebook's
+_RICH_TERMINAL_VARIABLES = (
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "JUPYTER_COLUMNS",
+    "JUPYTER_LINES",
+    "DATABRICKS_RUNTIME_VERSION",
+)
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, without loading Rich: `text` read as itself in markup (a
+    bracket that would open a tag, and the backslashes before it, escaped)."""
+    import re
+
+    def escape_backslashes(match: re.Match[str]) -> str:
+        backslashes, tag = match.groups()
+        return f"{backslashes}{backslashes}\\{tag}"
+
+    text = re.sub(r"(\\*)(\[[a-z#/@][^[]*?])", escape_backslashes, text)
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        return text + "\\"
+    return text
+
+
+def print_markup(markup: str) -> None:
+    """`out().print(markup)`, byte for byte: when stdout is not a terminal and Rich would
+    write the text as it reads (plain printable ASCII, no emoji code, lines shorter than
+    `PIPE_WIDTH`), it is written without loading Rich (a `plan` into a pipe or a file);
+    anything else goes to Rich."""
+    text = _plain_text(markup) if _plain_stdout() else None
+    if text is None:
+        out().print(markup)
+        return
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _plain_stdout() -> bool:
+    """Whether Rich would write to stdout without styles: not a terminal, and nothing in
+    the environment says to treat it as one."""
+    import os
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        if isatty is None or isatty():
+            return False
+    except ValueError:  # a closed stream: Rich's business
+        return False
+    return not any(name in os.environ for name in _RICH_TERMINAL_VARIABLES)
+
+
+def _plain_text(markup: str) -> str | None:
+    """The text Rich writes for `markup` on a stream without styles (rich.markup.render:
+    tags dropped, `\\[` read as `[`, backslashes before a tag halved), or None when Rich
+    might write something else (an emoji code, a character it changes or measures, a
+    line it would wrap)."""
+    import re
+
+    chunks: list[str] = []
+    position, opened = 0, 0
+    for match in re.finditer(r"((\\*)\[([a-z#/@][^[]*?)])", markup):
+        full, escapes, tag = match.groups()
+        start, end = match.span()
+        if start > position:
+            chunks.append(markup[position:start])
+        if escapes:
+            backslashes, escaped = divmod(len(escapes), 2)
+            if backslashes:
+                chunks.append("\\" * backslashes)
+            if escaped:  # an escaped tag: its text, read as such
+                chunks.append(full[len(escapes) :])
+                position = end
+                continue
+        if tag.startswith("@") or (tag.startswith("/") and (tag != "/" or not opened)):
+            return None  # a handler, a named or unmatched close: Rich's to read (or refuse)
+        opened += -1 if tag == "/" else 1
+        position = end
+    if position < len(markup):
+        chunks.append(markup[position:])
+    chunks = [c.replace("\\[", "[") for c in chunks]
+    text = "".join(chunks)
+    if not all(" " <= c <= "~" or c == "\n" for c in text):
+        return None
+    if any(len(line) >= PIPE_WIDTH for line in text.split("\n")):
+        return None
+    emoji = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")  # rich._emoji_replace's
+    candidates = [m.group(2).lower() for c in chunks for m in emoji.finditer(c)]
+    if candidates:
+        try:
+            from rich._emoji_codes import EMOJI
+        except ImportError:  # Rich's table moved: let Rich say
+            return None
+        if any(name in EMOJI for name in candidates):
+            return None
+    return text
+
+
 def print_json(document: dict[str, Any]) -> None:
     import json  # here: `--help` never needs it
 

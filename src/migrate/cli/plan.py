@@ -56,9 +56,7 @@ def plan(
 
 
 def print_plan(result: Plan) -> None:
-    from rich.markup import escape
-
-    from migrate.cli.output import out
+    from migrate.cli.output import escape, print_markup
     from migrate.engine.change import SYMBOLS
 
     # one print of every line: Rich's cost is per call (a plan has hundreds of lines)
@@ -93,4 +91,4 @@ def print_plan(result: Plan) -> None:
         f"\n[bold]Plan:[/] {counts['create']} to create, {counts['update']} to update, "
         f"{counts['delete']} to delete, {counts['noop']} unchanged."
     )
-    out().print("\n".join(lines))
+    print_markup("\n".join(lines))

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from migrate.manifests.model import HelmRelease, Manifest, TaskManifests
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from migrate.engine.context import Context
 
 
@@ -23,6 +25,9 @@ MEMO_FORMAT = 1
 _STATE_SKIP = ("postgres", "pulumi")
 #: never part of what renders (an image's build context leaves them out too)
 _NAME_SKIP = frozenset({".git", "__pycache__"})
+#: libraries whose installed files are part of the key: the templates' (Jinja2, YAML) and
+#: the schema checks' (kubernetes-validate and what it checks with)
+_LIBRARIES = ("jinja2", "markupsafe", "yaml", "kubernetes_validate", "jsonschema", "referencing")
 #: environment variables left out of the key: secrets, which no render uses
 _SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "DATABASE_URL", "PASSPHRASE")
 
@@ -54,6 +59,10 @@ class RenderMemo:
         self._slot = f"render-memo|{ctx.project_dir.resolve()}"
         self._entries: dict[str, Any] | None = None
         self._dirty = False
+        # what this file's entries were saved as (a fresh random token on every save), and
+        # the renders whose entry is the memo's (answered by `get`, or kept by `put`)
+        self._generation: str | None = None
+        self._served: dict[tuple[int, str], TaskManifests] = {}
 
     @property
     def identity(self) -> str | None:
@@ -72,6 +81,8 @@ class RenderMemo:
             entries = found.get("entries") if isinstance(found, dict) else None
             fresh = isinstance(found, dict) and found.get("identity") == identity
             self._entries = entries if fresh and isinstance(entries, dict) else {}
+            generation = found.get("generation") if fresh and isinstance(found, dict) else None
+            self._generation = generation if isinstance(generation, str) and generation else None
         return self._entries
 
     def get(self, phase: int, task: str) -> tuple[TaskManifests, dict[str, Any]] | None:
@@ -80,21 +91,64 @@ class RenderMemo:
             return None
         entry = self._load().get(f"{phase}/{task}")
         try:
-            return _from_entry(entry, phase, task, self.ctx.config.target.namespace)
+            kept = _from_entry(entry, phase, task, self.ctx.config.target.namespace)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+        if kept is not None:
+            self._served[(phase, task)] = kept[0]
+        return kept
+
+    def set_identity(self, rendered: Iterable[TaskManifests]) -> str | None:
+        """What says the content of `rendered` exactly, when every one of them is the very
+        object `get` answered or `put` kept, and the entries are saved (the memo's key and
+        the token of the save they are in), else None. The entries of one save never
+        change: a render that differs is kept by a later save, under another token."""
+        if self.identity is None or self._generation is None or self._dirty:
+            return None
+        for task in rendered:
+            if self._served.get((task.phase, task.task)) is not task:
+                return None
+        return f"{self.identity}|{self._generation}"
 
     def put(self, rendered: TaskManifests, tracks: dict[str, Any]) -> None:
         if self.identity is None:
             return
         entry = _to_entry(rendered, tracks)
         if entry is None:
+            self._served.pop((rendered.phase, rendered.task), None)
             return
         entries = self._load()
         key = f"{rendered.phase}/{rendered.task}"
         if entries.get(key) != entry:
             entries[key] = entry
+            # what was kept about the task's objects (`keep_for`) was about the old ones
+            for other in [k for k in entries if k.startswith(f"value|of|{key}|")]:
+                del entries[other]
             self._dirty = True
+        # the entry says `rendered` exactly (_to_entry: JSON types only; the phase, task
+        # and namespace are the entry's own)
+        self._served[(rendered.phase, rendered.task)] = rendered
+
+    def kept(self, rendered: TaskManifests) -> bool:
+        """Whether `rendered` is the very object `get` answered or `put` kept: what its
+        entry says (then `value_for`/`keep_for` may answer about it)."""
+        return (
+            self.identity is not None
+            and self._served.get((rendered.phase, rendered.task)) is rendered
+        )
+
+    def value_for(self, rendered: TaskManifests, key: str) -> Any:
+        """What `keep_for` kept about `rendered`'s objects under `key`, or None (also when
+        `rendered` is not the memo's own: `kept`)."""
+        if not self.kept(rendered):
+            return None
+        return self.value(f"of|{rendered.phase}/{rendered.task}|{key}")
+
+    def keep_for(self, rendered: TaskManifests, key: str, value: Any) -> None:
+        """Keep `value` (plain JSON), made from nothing but `rendered`'s objects and what
+        the identity covers, until the task's entry changes (`put` drops it then)."""
+        if self.kept(rendered):
+            self.keep(f"of|{rendered.phase}/{rendered.task}|{key}", value)
 
     def value(self, key: str) -> Any:
         """What `keep` kept under `key` (a plain JSON value) for this identity, or None."""
@@ -121,9 +175,18 @@ class RenderMemo:
         """Write the entries when something was added; never fails."""
         if not self._dirty or self.identity is None or self._entries is None:
             return
+        import os
+
         from migrate.state.cache import save_value
 
-        document = {"identity": self.identity, "entries": self._entries}
+        # a new token for every save: a set keyed by the old one (set_identity) is never
+        # answered from what this save wrote
+        self._generation = os.urandom(16).hex()
+        document = {
+            "identity": self.identity,
+            "generation": self._generation,
+            "entries": self._entries,
+        }
         save_value(self.directory, self._slot, document)
         self._dirty = False
 
@@ -226,10 +289,16 @@ def _memo_identity(ctx: Context, directory: Path | None) -> str | None:
             (ctx.project_dir / ctx.config.roadmap).resolve().parent,
         ]
         libraries = []
-        for name in ("jinja2", "markupsafe", "yaml"):
+        # the template libraries, and the schema checks' (a plan keeps what the checks
+        # said of a kept render: actions.manifests); the schemas directory's listing
+        # is the Kubernetes versions the checks know
+        for name in _LIBRARIES:
             spec = find_spec(name)
             origin = spec.origin if spec is not None else None
             libraries.append(_status(Path(origin)) if origin else None)
+            if name == "kubernetes_validate" and origin:
+                schemas = Path(origin).parent / "kubernetes-json-schema"
+                libraries.append(_status(schemas) if schemas.exists() else None)
         parts = {
             "format": MEMO_FORMAT,
             "python": sys.version,

@@ -273,9 +273,12 @@ def check(phases: Iterable[PhaseManifests], skip: Iterable[str] = ()) -> LintRep
     The report is kept in the cache (migrate.state.cache) under the sha256 of the set's
     content, `skip`, the rules registered so far and the code (`code_identity`): the same
     set checked again (a `plan` with nothing changed) is answered from there, without
-    loading the rules. A missing, stale or corrupt entry means the rules run."""
+    loading the rules. A set `rendered_set` took whole from the render memo is named by
+    the memo instead of its content (`RenderedSet.memo_identity`): no JSON of every
+    object. A missing, stale or corrupt entry means the rules run."""
+    memo_identity = phases.memo_identity if isinstance(phases, RenderedSet) else None
     phases, skip = list(phases), list(skip)
-    key = _memo_key(phases, skip)
+    key = _memo_key(phases, skip, memo_identity)
     results = None
     if key is not None:
         from migrate.state.cache import ResultCache, default_dir
@@ -291,22 +294,43 @@ def check(phases: Iterable[PhaseManifests], skip: Iterable[str] = ()) -> LintRep
     return report
 
 
-def _memo_key(phases: list[PhaseManifests], skip: list[str]) -> str | None:
-    """What a report depends on, hashed; None when JSON cannot say the set exactly."""
+class RenderedSet(list["PhaseManifests"]):
+    """The phases `rendered_set` made, and `memo_identity`: what says their content
+    exactly when every task of them came unchanged from the render memo
+    (RenderMemo.set_identity), else None."""
+
+    memo_identity: str | None = None
+
+
+def _memo_key(
+    phases: list[PhaseManifests], skip: list[str], memo_identity: str | None = None
+) -> str | None:
+    """What a report depends on, hashed; None when JSON cannot say the set exactly.
+
+    With `memo_identity` (the set came whole from the render memo, which that string
+    names), the set is named by it instead of by its content: no JSON of every object."""
     import hashlib
     import json
 
-    from migrate.manifests.validate import _plain
     from migrate.state.cache import code_identity, default_dir
 
     if default_dir() is None:
         return None
-    document = {
+    head = {
         "code": code_identity(),
         "skip": skip,
         "rules": sorted(
             [i.id, i.check.__module__, i.check.__qualname__, id(i.check)] for i in RULES.values()
         ),
+    }
+    if memo_identity is not None:
+        document: dict[str, Any] = {**head, "memo": memo_identity}
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "lint|memo|" + hashlib.sha256(text.encode()).hexdigest()
+    from migrate.manifests.validate import _plain
+
+    document = {
+        **head,
         "manifests": [
             [m.phase, m.task, m.component, m.template, m.app_namespace, m.obj]
             for p in phases
@@ -374,7 +398,7 @@ def rendered_set(ctx: Context) -> list[PhaseManifests]:
 
     done = ctx.__dict__.setdefault("_manifests_rendered", {})
     memo = render_memo(ctx)  # what `plan` rendered last time, when nothing changed
-    result = []
+    result = RenderedSet()
     for phase in ctx.roadmap.phases:
         tasks = []
         for task in phase.tasks:
@@ -394,6 +418,8 @@ def rendered_set(ctx: Context) -> list[PhaseManifests]:
             tasks.append(done[(phase.id, task.id)])
         result.append(PhaseManifests(phase=phase.id, tasks=tuple(tasks)))
     memo.save()
+    # after the save: a set the memo keeps whole from now on is named by it
+    result.memo_identity = memo.set_identity(t for p in result for t in p.tasks)
     return result
 
 
