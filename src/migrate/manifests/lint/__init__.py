@@ -181,6 +181,19 @@ class RuleInfo:
 RULES: dict[str, RuleInfo] = {}
 
 
+def error_at(rule_id: str, manifest: Manifest, message: str, fix: str, source: str = "") -> Finding:
+    """An error finding about `manifest`, placed where render writes it."""
+    return Finding(
+        rule=rule_id,
+        severity="error",
+        object=manifest.ref,
+        file=SetModel.where(manifest),
+        message=message,
+        fix=fix,
+        source=source,
+    )
+
+
 def rule(rule_id: str, summary: str) -> Callable[[Rule], Rule]:
     """Register a rule under `rule_id` (kebab-case, stable: users skip rules by it)."""
 

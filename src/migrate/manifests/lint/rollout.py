@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.manifests.lint import Finding, SetModel, rule
+from migrate.manifests.lint import error_at as _finding
 from migrate.manifests.model import Manifest
 
 TRACK = "migrate/track"
@@ -21,18 +22,6 @@ K8S_HPA_MIGRATE = (
     "#migrating-deployments-and-statefulsets-to-horizontal-autoscaling"
 )
 BLUE_GREEN = "docs/manifests.md (blue-green: the Service selects the active track)"
-
-
-def _finding(rule_id: str, m: Manifest, message: str, fix: str, source: str) -> Finding:
-    return Finding(
-        rule=rule_id,
-        severity="error",
-        object=m.ref,
-        file=SetModel.where(m),
-        message=message,
-        fix=fix,
-        source=source,
-    )
 
 
 @rule("blue-green-one-track", "a Service sends to one blue-green track, the active one")

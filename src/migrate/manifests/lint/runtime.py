@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from migrate.manifests.lint import Finding, SetModel, Workload, iter_containers, rule, selects
+from migrate.manifests.lint import error_at as _finding
 from migrate.manifests.model import Manifest
 
 RUNTIME_DOC = "DESIGN.md 3.9; migrate.runtime.host (routes /healthz, /readyz, /metrics)"
@@ -63,18 +64,6 @@ def ours(model: SetModel) -> list[Ours]:
             if (labelled and key == "containers") or _runs_runtime(container):
                 found.append(Ours(w, container))
     return found
-
-
-def _finding(rule_id: str, m: Manifest, message: str, fix: str, source: str) -> Finding:
-    return Finding(
-        rule=rule_id,
-        severity="error",
-        object=m.ref,
-        file=SetModel.where(m),
-        message=message,
-        fix=fix,
-        source=source,
-    )
 
 
 @rule("runtime-env-read", "every environment variable of our containers is read by the runtime")

@@ -13,24 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.manifests.lint import Finding, SetModel, rule, selects
+from migrate.manifests.lint import error_at as _finding
 from migrate.manifests.model import Manifest
 
 KEDA_KAFKA = "https://keda.sh/docs/2.17/scalers/apache-kafka/"
 K8S_HPA = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
 K8S_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
 SCALERS = ("HorizontalPodAutoscaler", "ScaledObject")
-
-
-def _finding(rule_id: str, m: Manifest, message: str, fix: str, source: str) -> Finding:
-    return Finding(
-        rule=rule_id,
-        severity="error",
-        object=m.ref,
-        file=SetModel.where(m),
-        message=message,
-        fix=fix,
-        source=source,
-    )
 
 
 def _target(m: Manifest) -> tuple[str, str]:

@@ -24,6 +24,7 @@ from migrate.manifests.lint import (
     selector_text,
     selects,
 )
+from migrate.manifests.lint import error_at as _finding
 from migrate.manifests.model import Manifest
 
 K8S_SERVICE = "https://kubernetes.io/docs/concepts/services-networking/service/"
@@ -48,18 +49,6 @@ OPERATOR_SERVICES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("kibana.k8s.elastic.co", "Kibana"): ("-kb-http",),
 }
-
-
-def _finding(rule_id: str, manifest: Manifest, message: str, fix: str, source: str = "") -> Finding:
-    return Finding(
-        rule=rule_id,
-        severity="error",
-        object=manifest.ref,
-        file=SetModel.where(manifest),
-        message=message,
-        fix=fix,
-        source=source,
-    )
 
 
 def _selectors(model: SetModel) -> Iterator[tuple[Manifest, dict[str, Any], str]]:

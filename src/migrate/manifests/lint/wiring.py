@@ -25,9 +25,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from migrate.manifests.lint import Finding, SetModel, rule, selects
+from migrate.manifests.lint import error_at as _finding
 from migrate.manifests.lint.operated import resolve_host
 from migrate.manifests.lint.runtime import Ours, ours
-from migrate.manifests.model import Manifest
 
 SETTINGS_DOC = "migrate.runtime.settings.VARIABLES; docs/runtime.md"
 BUS_DOC = "DESIGN.md 3.9 (bus: one topic per event type, <type>.dlq, migrate.settled)"
@@ -47,18 +47,6 @@ ADDRESSES = (
 )
 DEFAULT_PORTS = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}
 BUSES = ("redis", "kafka")
-
-
-def _finding(rule_id: str, m: Manifest, message: str, fix: str, source: str) -> Finding:
-    return Finding(
-        rule=rule_id,
-        severity="error",
-        object=m.ref,
-        file=SetModel.where(m),
-        message=message,
-        fix=fix,
-        source=source,
-    )
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
