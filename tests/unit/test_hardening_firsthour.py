@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner, Result
 
 from migrate.cli.app import app
@@ -34,13 +35,43 @@ def test_init_with_data_and_no_plugins_warns_and_renders_no_ingress(tmp_path: Pa
     assert "paths" not in render.output and "internal error" not in render.output
     rendered = sorted(p.name for p in (out / "phase-2").iterdir())
     assert rendered and not [name for name in rendered if name.startswith("ingress")], rendered
-    # nothing routes to plugins or to a queue that is not there: the set holds together
+    # nothing routes to plugins; the orchestrator (phase 3) comes with its bus, the queue's
+    # Redis, and the policy that lets it in: the set holds together
     everything = [p.name for p in out.glob("phase-*/*.yaml")]
     assert "networkpolicy-allow-ingress-controller-to-plugins.yaml" not in everything
-    assert "networkpolicy-allow-queue.yaml" not in everything
+    phase3 = sorted(p.name for p in (out / "phase-3").iterdir())
+    assert "deployment-project-orchestrator.yaml" in phase3, phase3
+    assert "statefulset-project-queue.yaml" in phase3 and "service-project-queue.yaml" in phase3
+    assert not [name for name in phase3 if name.startswith("deployment-") and "worker" in name]
+    [allow_queue] = out.glob("phase-*/networkpolicy-allow-queue.yaml")
+    policy = yaml.safe_load(allow_queue.read_text())
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/component": "queue"}
+    }
+    [admitted] = [
+        e["values"]
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        for e in peer.get("podSelector", {}).get("matchExpressions", [])
+        if e["key"] == "app.kubernetes.io/component"
+    ]
+    assert "orchestrator" in admitted, policy
+    orchestrator = yaml.safe_load(
+        (out / "phase-3" / "deployment-project-orchestrator.yaml").read_text()
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in orchestrator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["REDIS_URL"].startswith("redis://project-queue."), env
     plan = run("-C", str(project), "plan")
     assert plan.exit_code == 0, plan.output
     assert "0 error(s)" in plan.stdout
+    findings = json.loads(run("-C", str(project), "plan", "-o", "json").stdout)["findings"]
+    assert not [f for f in findings if f["severity"] == "error"], findings
+    assert not [f for f in findings if f["rule"] == "runtime-address-rendered"], findings
+    # the empty event graph stays a warning: the orchestrator runs, no plugin consumes anything
+    assert [f for f in findings if "MIGRATE_EVENT_GRAPH is empty" in f["message"]], findings
 
 
 def test_init_json_carries_the_warnings(tmp_path: Path) -> None:

@@ -176,6 +176,24 @@ def test_an_address_that_reaches_no_rendered_service() -> None:
     assert findings("runtime-address-rendered", outside, kafka_cluster()) == []
 
 
+def test_an_orchestrator_with_no_worker_whose_bus_is_not_rendered_is_an_error() -> None:
+    """No worker, so nothing consumes the bus, but the orchestrator's /readyz needs it: an
+    unrendered queue is an error, not the warning it once was (a data-only project)."""
+    variables = env(
+        MIGRATE_ROLE="orchestrator", MIGRATE_BUS="redis", REDIS_URL=REDIS, MIGRATE_EVENT_GRAPH="{}"
+    )
+    orchestrator = ours("orch", "orchestrator", variables)
+    (missing,) = findings("runtime-address-rendered", orchestrator)
+    assert missing.severity == "error"
+    assert (
+        "REDIS_URL=redis://queue.app.svc:6379/0: no rendered Service app/queue" in missing.message
+    )
+    assert findings("runtime-address-rendered", orchestrator, *queue()) == []
+    # and the empty graph stays a warning of its own
+    graph = [f for f in findings("runtime-env-required", orchestrator) if "GRAPH" in f.message]
+    assert [f.severity for f in graph] == ["warning"]
+
+
 def test_a_kafka_port_no_listener_serves() -> None:
     wrong = worker(KAFKA_BOOTSTRAP_SERVERS="events-kafka-bootstrap.app.svc:9094")
     (found,) = findings("runtime-address-rendered", wrong, *queue(), kafka_cluster())

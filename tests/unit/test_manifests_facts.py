@@ -116,15 +116,37 @@ def test_autoscalers_scale_what_the_service_sends_to() -> None:
     assert "migrate/active-track" not in plugin.service_annotations
 
 
-def test_the_queue_exists_with_workers_that_consume() -> None:
-    assert _facts(Options(EVERYTHING), _plugin("p")).queue is None  # nothing consumes
+def test_the_queue_exists_with_the_orchestrator_or_workers_that_consume() -> None:
+    # nothing consumes, but the orchestrator's /readyz needs its bus: its template renders it
+    idle = _facts(Options(EVERYTHING), _plugin("p"))
+    assert idle.queue is not None and idle.queue_with == "orchestrator"
+    assert not idle.keda_reads_queue
     assert _facts(Options(frozenset({"hpa"})), _plugin("p", ("a",))).queue is None
+    alone = _facts(Options(frozenset({"workers"})), _plugin("p"))
+    assert alone.queue is None  # no orchestrator, nothing consumes
     facts = _facts(Options(EVERYTHING), _plugin("p", ("a",)))
     assert facts.queue is not None and facts.queue.name == "shop-queue"
+    assert facts.queue_with == "workers"
     assert facts.keda and not facts.keda_reads_queue  # Kafka: KEDA reads the brokers
     redis = _facts(Options(EVERYTHING, queue="redis"), _plugin("p", ("a",)))
     assert redis.keda_reads_queue
     assert redis.redis["queue"].args != redis.redis["cache"].args  # no eviction on the queue
+
+
+def test_the_quota_counts_the_queue_wherever_it_is_rendered() -> None:
+    from migrate.manifests.sizing import pod_groups, resource_quota
+
+    def queues(components: set[str], consumes: list[str]) -> int:
+        groups = pod_groups(Options(frozenset(components)), [{"name": "p", "consumes": consumes}])
+        return sum(g.count for g in groups if g.what == "queue (Redis)")
+
+    assert queues({"orchestrator"}, []) == 1  # a data-only project: the orchestrator's bus
+    assert queues({"orchestrator", "workers"}, ["a"]) == 1
+    assert queues({"workers"}, []) == 0 and queues({"workloads"}, ["a"]) == 0
+    plugins = [{"name": "p", "consumes": []}]
+    alone = resource_quota(Options(frozenset({"orchestrator"})), plugins)
+    # the orchestrator's Service, the queue's and its headless one (+2 of headroom)
+    assert alone["services"] == "5"
 
 
 @pytest.mark.parametrize(

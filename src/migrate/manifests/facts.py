@@ -19,7 +19,7 @@ from typing import Any
 
 from migrate.manifests.components import Options
 from migrate.manifests.naming import plugin_label
-from migrate.manifests.sizing import IDLE_TRACK_REPLICAS
+from migrate.manifests.sizing import IDLE_TRACK_REPLICAS, queue_rendered
 
 #: the key of the database Secret that holds the URL
 DATABASE_SECRET_KEY = "url"
@@ -233,7 +233,7 @@ class Autoscaled:
 
 @dataclass(frozen=True)
 class Redis:
-    """A Redis StatefulSet (k8s/_redis.yaml.j2): the cache, or the queue of the workers."""
+    """A Redis StatefulSet (k8s/_redis.yaml.j2): the cache, or the queue of the bus."""
 
     name: str  # the ClusterIP Service its clients use
     component: str  # the pods' app.kubernetes.io/component: cache or queue
@@ -267,7 +267,8 @@ class Facts:
     orchestrator: Orchestrator
     autoscaled: list[Autoscaled]  # the HPAs (workers scale with KEDA instead)
     redis: dict[str, Redis]  # by component: the cache and the queue
-    queue: Redis | None  # rendered with the workers when a plugin consumes events
+    queue: Redis | None  # the bus's Redis: rendered with the orchestrator or the workers
+    queue_with: str | None  # the component whose template renders it: workers or orchestrator
     entry: EntryPoint
     keda: bool  # KEDA scales the workers: its operator reads the bus
     keda_reads_queue: bool  # ... from the queue's Redis (queue: redis)
@@ -281,6 +282,7 @@ class Facts:
             "autoscaled": self.autoscaled,
             "redis": self.redis,
             "queue": self.queue,
+            "queue_with": self.queue_with,
             "entry": self.entry,
             "keda": self.keda,
             "keda_reads_queue": self.keda_reads_queue,
@@ -522,7 +524,12 @@ def build(
         "cache": _redis(names, names.cache, "cache", CACHE_ARGS),
         "queue": _redis(names, names.queue, "queue", QUEUE_ARGS),
     }
-    queue = redis["queue"] if options.has("workers") and workers else None
+    # the bus's Redis comes with its first client: the workers' template renders it when a
+    # plugin consumes events, else the orchestrator's (its /readyz needs the bus even when
+    # nothing consumes an event: a data-only project)
+    queue = redis["queue"] if queue_rendered(options, bool(workers)) else None
+    with_workers = options.has("workers") and bool(workers)
+    queue_with = None if queue is None else "workers" if with_workers else "orchestrator"
     keda = hpa and options.has("workers")
     return Facts(
         plugins=prepared,
@@ -531,7 +538,8 @@ def build(
         autoscaled=autoscaled,
         redis=redis,
         queue=queue,
+        queue_with=queue_with,
         entry=_entry(names, settings),
         keda=keda,
-        keda_reads_queue=keda and queue is not None and options.queue == "redis",
+        keda_reads_queue=keda and bool(workers) and queue is not None and options.queue == "redis",
     )

@@ -122,6 +122,13 @@ def _worker_max(options: Options, consumes: int) -> int:
     return options.worker_max_replicas(consumes)
 
 
+def queue_rendered(options: Options, consumers: bool) -> bool:
+    """Whether the queue's Redis is rendered: with the orchestrator (its bus: /readyz needs
+    it, even when no plugin consumes events) and with the workers when a plugin consumes
+    events (`consumers`)."""
+    return options.has("orchestrator") or (options.has("workers") and consumers)
+
+
 def pod_groups(
     options: Options, plugins: Iterable[Mapping[str, Any]], gateway_in_namespace: bool = False
 ) -> list[PodGroup]:
@@ -143,6 +150,7 @@ def pod_groups(
             if plugin["consumes"]:
                 count = _worker_max(options, len(plugin["consumes"])) + ROLLING_SURGE
                 groups.append(PodGroup(f"worker {plugin['name']}", count, SIZES["worker"], mesh))
+    if queue_rendered(options, any(plugin["consumes"] for plugin in plugins)):
         groups.append(PodGroup("queue (Redis)", 1, SIZES["redis"], mesh))
     if options.has("orchestrator"):
         count = (options.max_replicas if hpa else 2) + ROLLING_SURGE
@@ -208,7 +216,8 @@ def resource_quota(
     if options.has("orchestrator"):
         services += 1
     # a Redis has a client Service and the headless one that governs its StatefulSet
-    services += 2 * (options.has("workers") + options.has("redis"))
+    queue = queue_rendered(options, any(plugin["consumes"] for plugin in plugins))
+    services += 2 * (queue + options.has("redis"))
     if options.has("kafka"):
         services += STRIMZI_SERVICES
         claims += KAFKA_NODES

@@ -82,11 +82,8 @@ class Graph:
                 if bad:
                     raise GraphError(f"{where}[{key!r}] has bad event types {bad}")
                 target[plugin] = tuple(dict.fromkeys(types))
-        if not any(consumes.values()):
-            raise GraphError(
-                "MIGRATE_EVENT_GRAPH names no plugin that consumes an event: "
-                'set it to {"plugin": {"consumes": [...], "produces": [...]}}'
-            )
+        # a graph where no plugin consumes an event (`{}`: an application with data and
+        # no plugin yet) is valid: the orchestrator runs, and refuses every run (post_run)
         return cls(consumes, produces)
 
     def consumers_of(self, type: str) -> tuple[str, ...]:
@@ -150,11 +147,14 @@ class Orchestrator:
         consumers = self.graph.consumers_of(type)
         if not consumers:
             accepted = self.graph.accepted
-            return error(
-                422,
-                f"no plugin consumes {type!r}: start a run with one of {', '.join(accepted)}",
-                accepted=accepted,
-            )
+            if not accepted:
+                why = (
+                    "the event graph (MIGRATE_EVENT_GRAPH) names no plugin that consumes an "
+                    "event, so no run can start: add a plugin that consumes it"
+                )
+            else:
+                why = f"start a run with one of {', '.join(accepted)}"
+            return error(422, f"no plugin consumes {type!r}: {why}", accepted=accepted)
         if not self.prepared.is_set():
             return error(503, "the run store is not ready yet: try again", retry_after_s=1)
         parent = request.headers.get("traceparent")
@@ -393,10 +393,9 @@ def build() -> App:
     )
     app = App("orchestrator")
     orchestrator.install(app)
-    log(
-        "info",
-        "event graph",
-        plugins=sorted(graph.consumes),
-        accepted=graph.accepted,
-    )
+    level, message = "info", "event graph"
+    if not graph.accepted:  # a data-only application: ready, and refuses every run
+        level = "warning"
+        message = "event graph: no plugin consumes an event, every POST /runs is refused (422)"
+    log(level, message, plugins=sorted(graph.consumes), accepted=graph.accepted)
     return app

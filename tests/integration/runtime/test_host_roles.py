@@ -552,7 +552,6 @@ def test_bad_requests_get_json_errors(runtimes: Callable[..., Runtime]) -> None:
             {"MIGRATE_ROLE": "orchestrator", "MIGRATE_EVENT_GRAPH": '{"p": {"consumes": "a"}}'},
             "must be a list of event types",
         ),
-        ({"MIGRATE_ROLE": "orchestrator", "MIGRATE_EVENT_GRAPH": "{}"}, "names no plugin"),
         ({"MIGRATE_ROLE": "worker", "MIGRATE_ENTRYPOINT": "nowhere:handle"}, "nowhere"),
     ],
 )

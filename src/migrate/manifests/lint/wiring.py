@@ -19,6 +19,7 @@ rules here read the same containers (runtime.ours) the other way round:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -113,6 +114,21 @@ def _missing(env: dict[str, Any], role: str) -> list[tuple[str, str]]:
     return need
 
 
+def _consumes_nothing(graph: Any) -> bool:
+    """Whether MIGRATE_EVENT_GRAPH is unset, or names no plugin that consumes an event
+    (`{}`: an application with data and no plugin). A graph that is not JSON is not
+    judged here."""
+    if graph is None:
+        return True
+    try:
+        document = json.loads(graph) if isinstance(graph, str) else None
+    except ValueError:
+        return False
+    if not isinstance(document, dict):
+        return False
+    return not any(isinstance(e, dict) and e.get("consumes") for e in document.values())
+
+
 @rule("runtime-env-required", "our containers are given what their runtime role cannot run without")
 def runtime_env_required(model: SetModel) -> Iterator[Finding]:
     tracing = model.release("jaeger") is not None
@@ -127,13 +143,13 @@ def runtime_env_required(model: SetModel) -> Iterator[Finding]:
                 f"set {variable} in the container's env (docs/runtime.md lists what it means)",
                 SETTINGS_DOC,
             )
-        if role == "orchestrator" and env.get("MIGRATE_EVENT_GRAPH") in (None, "{}"):
-            # it runs, and every run it is asked for fails: a project with no plugin yet
+        if role == "orchestrator" and _consumes_nothing(env.get("MIGRATE_EVENT_GRAPH")):
+            # it runs and is ready, and refuses every run: a project with no plugin yet
             finding = _finding(
                 "runtime-env-required",
                 m,
                 f"container {name}: MIGRATE_EVENT_GRAPH is empty: the orchestrator knows no "
-                "plugin, so every run it starts fails",
+                "plugin that consumes an event, so it refuses every run (POST /runs: 422)",
                 "set MIGRATE_EVENT_GRAPH (the renderer does, from the plugins' events)",
                 SETTINGS_DOC,
             )
@@ -215,11 +231,9 @@ def _reaches(model: SetModel, host: str, port: int, namespace: str) -> str:
 
 @rule("runtime-address-rendered", "every address our containers are given reaches pods of the set")
 def runtime_address_rendered(model: SetModel) -> Iterator[Finding]:
-    mine = ours(model)
-    # with no worker, nothing consumes the bus: an orchestrator's unrendered bus is a
-    # project with no plugin yet (`init` warns), reported as a warning, not an error
-    workers = any(role_of(env_of(i.container)) == "worker" for i in mine)
-    for item in mine:
+    # an unrendered bus is an error with or without workers: the orchestrator's /readyz
+    # needs it (the renderer renders the queue's Redis with the orchestrator)
+    for item in ours(model):
         m = item.workload.manifest
         namespace = m.namespace or "default"
         for variable, value in env_of(item.container).items():
@@ -230,7 +244,7 @@ def runtime_address_rendered(model: SetModel) -> Iterator[Finding]:
                     continue
                 why = _reaches(model, host, port, namespace)
                 if why:
-                    finding = _finding(
+                    yield _finding(
                         "runtime-address-rendered",
                         m,
                         f"container {item.container.get('name')}: {variable}={value}: {why}",
@@ -238,8 +252,6 @@ def runtime_address_rendered(model: SetModel) -> Iterator[Finding]:
                         "or render what it names",
                         K8S_SERVICE,
                     )
-                    idle = not workers and variable in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
-                    yield replace(finding, severity="warning") if idle else finding
 
 
 # -- runtime-port-served ----------------------------------------------------------------
