@@ -171,10 +171,11 @@ def data_load(
     *,
     database_url: str | None = None,
     reporter: Reporter | None = None,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> LoadResult:
     """Load the datasets (default all) into `<target.schema>.<table>`, holding the
-    project lock; unchanged files are skipped, changed ones replaced."""
+    project lock; unchanged files are skipped, changed ones replaced. `workers`: files
+    loaded at once (default `data.loader.WORKERS`)."""
     from migrate.data import verbs
 
     return verbs.load(

@@ -39,6 +39,15 @@ def load(
     dataset: DatasetOption = None,
     database_url: DatabaseOption = None,
     output: OutputOption = Output.table,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            metavar="N",
+            help="Files loaded at a time, each on its own connection (default: 4).",
+        ),
+    ] = None,
 ) -> None:
     """Load every dataset into PostgreSQL; unchanged files are skipped."""
     from migrate import api
@@ -49,7 +58,11 @@ def load(
     try:
         with ConsoleReporter() as reporter:
             result = api.data_load(
-                project_dir(ctx), dataset, database_url=database_url, reporter=reporter
+                project_dir(ctx),
+                dataset,
+                database_url=database_url,
+                reporter=reporter,
+                workers=jobs,
             )
     except LoadInterrupted as stopped:
         print_interrupted(stopped)

@@ -3,7 +3,7 @@
 A file's rows, its rejects and its `_migrate_files` row commit together, so a
 load killed at any moment leaves each file either fully loaded or not at all,
 and the next load finishes the job. An unchanged file (same SHA-256) is
-skipped; a changed one is replaced atomically. Two workers load different
+skipped; a changed one is replaced atomically. `WORKERS` workers load different
 files at once, each on its own connection.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 
     from migrate.data.database import Database
     from migrate.inventory import DataFile, Dataset
+
+#: files loaded at once, each on its own connection (`data load --jobs`). The server
+#: parses the jsonb; the workers only cut lines and frame them. Two would match two
+#: server cores, but a backend then waits for its client a fifth of the time (the
+#: workers share one interpreter): four keep the server's cores busy (docs/data.md).
+WORKERS = 4
+
+#: the interpreter's thread switch interval while the workers run (Python's default is
+#: 5 ms): a worker that has bytes for its backend gets the interpreter sooner from one
+#: that is framing lines, so its backend waits less (benchmarks/data_load.py)
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -92,9 +104,11 @@ def load(
     datasets: Sequence[Dataset],
     *,
     reporter: Reporter | None = None,
-    workers: int = 2,
+    workers: int = WORKERS,
 ) -> LoadResult:
     reporter = reporter or NullReporter()
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     with db.connect(autocommit=True) as conn:
         tables.try_lock(conn, schema)  # held until this connection closes
         try:
@@ -250,6 +264,7 @@ def _run(
     for job in jobs:
         results[job.dataset.name].pending += 1
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+    _quick_switches(+1)
     try:
         futures = [pool.submit(work, job) for job in jobs]
         for future in futures:
@@ -263,9 +278,26 @@ def _run(
         return sorted(rolled_back)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        _quick_switches(-1)
         for conn in connections:
             conn.close()
     return None
+
+
+_switching = {"loads": 0, "interval": 0.0}
+_switching_lock = threading.Lock()
+
+
+def _quick_switches(change: int) -> None:
+    """`SWITCH_INTERVAL_S` while at least one load runs in this process (+1 when one
+    starts, -1 when it ends); the interval found before the first, after the last."""
+    with _switching_lock:
+        if change > 0 and _switching["loads"] == 0:
+            _switching["interval"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switching["interval"], SWITCH_INTERVAL_S))
+        _switching["loads"] += change
+        if change < 0 and _switching["loads"] == 0:
+            sys.setswitchinterval(_switching["interval"])
 
 
 def load_file(

@@ -27,7 +27,7 @@ def load(
     *,
     database_url: str | None = None,
     reporter: Reporter | None = None,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> LoadResult:
     """Load the datasets (default all) into `<target.schema>.<table>`, holding the
     project lock; unchanged files are skipped, changed ones replaced."""
@@ -40,7 +40,11 @@ def load(
     with ProjectLock(ctx.state_dir, "data load"):
         db = _database(ctx, database_url, reporter)
         return loader.load(
-            db, ctx.config.target.db_schema, selected, reporter=reporter, workers=workers
+            db,
+            ctx.config.target.db_schema,
+            selected,
+            reporter=reporter,
+            workers=loader.WORKERS if workers is None else workers,
         )
 
 
