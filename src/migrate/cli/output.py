@@ -79,7 +79,7 @@ def print_markup(markup: str) -> None:
     write the text as it reads (plain printable ASCII, no emoji code, lines shorter than
     `PIPE_WIDTH`), it is written without loading Rich (a `plan` into a pipe or a file);
     anything else goes to Rich."""
-    text = _plain_text(markup) if _plain_stdout() else None
+    text = _plain_text(markup) if _plain(sys.stdout) else None
     if text is None:
         out().print(markup)
         return
@@ -87,12 +87,24 @@ def print_markup(markup: str) -> None:
     sys.stdout.flush()
 
 
-def _plain_stdout() -> bool:
-    """Whether Rich would write to stdout without styles: not a terminal, and nothing in
-    the environment says to treat it as one."""
+def print_err(markup: str) -> None:
+    """`err().print(markup, soft_wrap=True)`, byte for byte, the way `print_markup` writes
+    stdout: the lines a command writes on stderr before its work (a warning, the database
+    it uses) do not wait for Rich to load."""
+    text = _plain_text(markup) if _plain(sys.stderr) else None
+    if text is None:
+        err().print(markup, soft_wrap=True)
+        return
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _plain(stream: Any) -> bool:
+    """Whether Rich would write to `stream` (stdout or stderr) without styles: not a
+    terminal, and nothing in the environment says to treat it as one."""
     import os
 
-    isatty = getattr(sys.stdout, "isatty", None)
+    isatty = getattr(stream, "isatty", None)
     try:
         if isatty is None or isatty():
             return False
@@ -155,9 +167,7 @@ def print_json(document: dict[str, Any]) -> None:
 
 
 def warn(message: str) -> None:
-    from rich.markup import escape
-
-    err().print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    print_err(f"[yellow]warning:[/] {escape(message)}")
 
 
 def interactive() -> bool:
@@ -254,10 +264,8 @@ class ConsoleReporter:
                 self.info(message)
 
     def info(self, message: str) -> None:
-        from rich.markup import escape
-
         with self._lock:
-            err().print(escape(message), soft_wrap=True)
+            print_err(escape(message))
 
     def warn(self, message: str) -> None:
         with self._lock:
