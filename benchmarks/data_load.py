@@ -4,8 +4,18 @@ Generates JSONL records (default 1,000,000, about 130 MB, in 8 files), starts an
 embedded PostgreSQL in a temporary directory, then times:
   (a) psql \\copy of every file into a `(doc jsonb)` table: the server's raw COPY speed;
   (b) `migrate data load` (the CLI, as a user runs it) into a fresh schema;
-  (c) pgloader on the CSV form of the same data, if Debian's pgloader is installed.
+  (c) pgloader on the CSV form of the same data, if Debian's pgloader is installed;
+and, to show where the limits are, two runs that end where (b) ends, with the table
+`(_source, _record, doc)` and its primary key:
+  (d) (a), then `ALTER TABLE ... ADD PRIMARY KEY`;
+  (e) the server alone: the rows already framed as migrate frames them (COPY binary
+      files made beforehand), sent by `loader.WORKERS` psql processes at once, then the
+      primary key. No client does less per byte: what (b) takes more is its start-up
+      and the Python that reads, checks, hashes and frames the lines.
 and prints each time with its ratio to (a).
+
+migrate runs as installed, from bytecode (a wheel's install compiles it; a source
+checkout under PYTHONDONTWRITEBYTECODE=1 would compile its modules on every run).
 
 (a) and (b) run `rounds` times, one after the other, and the fastest of each is shown:
 on a shared machine whatever else runs slows some runs down. CPU seconds are measured
@@ -25,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,21 +138,39 @@ def main() -> None:
         script.write_text(copy_sql)
 
         project = root / "project"
+        env = {**os.environ, "MIGRATE_DATABASE_URL": url}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: see the docstring
+        env["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
         subprocess.run(
             [*MIGRATE, "-C", str(project), "init", "--source", str(root / "app")],
             check=True,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        env = {**os.environ, "MIGRATE_DATABASE_URL": url}
+        keyed = keyed_runs(root, data, url, psql)
         drop = [psql, url, "-qc", "DROP SCHEMA IF EXISTS legacy CASCADE"]
         runs: dict[str, list[Run]] = {"psql \\copy": [], "migrate data load": []}
+        for name in keyed:
+            runs[name] = []
+        # a first load compiles migrate's bytecode and reads the files into the page cache
+        subprocess.run(
+            [*MIGRATE, "-C", str(project), "data", "load"], check=True, env=env, capture_output=True
+        )
+        subprocess.run(drop, check=True, stderr=subprocess.DEVNULL)
+        # each run starts after a checkpoint: the dirty pages and WAL of the run before
+        # (a quarter of a GB each) are on disk, not written during the next one
+        checkpoint = [psql, url, "-qc", "CHECKPOINT"]
         for _ in range(rounds):
+            subprocess.run(checkpoint, check=True)
             runs["psql \\copy"].append(measured([psql, url, "-q", "-f", str(script)], pgdata))
             subprocess.run(drop, check=True, stderr=subprocess.DEVNULL)
+            subprocess.run(checkpoint, check=True)
             runs["migrate data load"].append(
                 measured([*MIGRATE, "-C", str(project), "data", "load"], pgdata, env)
             )
+            for name, run in keyed.items():
+                runs[name].append(run(pgdata))
         times = {name: min(r.wall for r in found) for name, found in runs.items()}
         count = subprocess.run(
             [psql, url, "-tAc", "SELECT count(*) FROM legacy.events"],
@@ -154,7 +183,7 @@ def main() -> None:
         times["migrate data load, nothing changed"] = timed(
             [*MIGRATE, "-C", str(project), "data", "load"], env
         )
-        noop_many = many_files(root, url)
+        noop_many = many_files(root, env)
 
         if shutil.which("pgloader"):
             times["pgloader (csv)"] = pgloader(root, data, url, psql)
@@ -184,7 +213,66 @@ def main() -> None:
     print(f"{'second load of 3000 unchanged files':36} {noop_many:7.2f} s (the whole CLI run)")
 
 
-def many_files(root: Path, url: str, count: int = 3000) -> float:
+def keyed_runs(root: Path, data: Path, url: str, psql: str) -> dict[str, Callable[[Path], Run]]:
+    """(d) and (e) of the docstring: each a function that runs it once and measures it.
+    Both send the rows framed as migrate frames them (COPY binary, made here beforehand)
+    into the table migrate makes, then add its primary key."""
+    import struct
+
+    from migrate.data.copying import _FIELDS, _INT4, _SIGNATURE, _TRAILER, binary_rows
+    from migrate.data.loader import WORKERS
+    from migrate.data.records import read_jsonl_batches
+
+    files = sorted(data.iterdir())
+    framed = root / "framed"
+    framed.mkdir()
+    for path in files:
+        name = f"{data.name}/{path.name}".encode()
+        head = _FIELDS + struct.pack(">i", len(name)) + name + _INT4
+        with (framed / path.name).open("wb") as out:
+            out.write(_SIGNATURE)
+            for batch in read_jsonl_batches(path):
+                out.write(binary_rows(head, batch.numbers, batch.docs))
+            out.write(_TRAILER)
+    create = (
+        "SET client_min_messages = warning; DROP TABLE IF EXISTS keyed; CREATE TABLE keyed"
+        " (_source text NOT NULL, _record integer NOT NULL, doc jsonb NOT NULL)"
+    )
+    key = "ALTER TABLE keyed ADD PRIMARY KEY (_source, _record)"
+
+    def copies(part: list[Path]) -> str:
+        return "".join(
+            f"\\copy keyed from '{framed / p.name}' with (format binary)\n" for p in part
+        )
+
+    def keyed(senders: int) -> Callable[[Path], Run]:
+        def run(pgdata: Path) -> Run:
+            subprocess.run([psql, url, "-qc", create], check=True)
+            subprocess.run([psql, url, "-qc", "CHECKPOINT"], check=True)
+            before = server_cpu(pgdata)
+            started = time.perf_counter()
+            parts = [files[index::senders] for index in range(senders)]
+            running = [
+                subprocess.Popen([psql, url, "-q"], stdin=subprocess.PIPE, text=True) for _ in parts
+            ]
+            for sender, part in zip(running, parts, strict=True):
+                assert sender.stdin is not None
+                sender.stdin.write(copies(part))
+                sender.stdin.close()
+            if any(sender.wait() != 0 for sender in running):
+                raise SystemExit("a psql \\copy of the framed files failed")
+            subprocess.run([psql, url, "-qc", key], check=True)
+            return Run(time.perf_counter() - started, 0.0, server_cpu(pgdata) - before)
+
+        return run
+
+    return {
+        "(d) psql \\copy, then primary key": keyed(1),
+        f"(e) {WORKERS} psql \\copy, primary key": keyed(WORKERS),
+    }
+
+
+def many_files(root: Path, env: dict[str, str], count: int = 3000) -> float:
     """A second `data load` of `count` small files that did not change."""
     data = root / "many" / "data" / "notes"
     data.mkdir(parents=True)
@@ -194,9 +282,10 @@ def many_files(root: Path, url: str, count: int = 3000) -> float:
     subprocess.run(
         [*MIGRATE, "-C", str(project), "init", "--source", str(root / "many")],
         check=True,
+        env=env,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    env = {**os.environ, "MIGRATE_DATABASE_URL": url}
     argv = [*MIGRATE, "-C", str(project), "data", "load"]
     subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return timed(argv, env)
