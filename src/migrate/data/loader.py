@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 #: workers share one interpreter): four keep the server's cores busy (docs/data.md).
 WORKERS = 4
 
+#: bytes of files to load that make another worker worth its connection (a few ms to
+#: open): a load of a few small files opens one or two, not `WORKERS`
+BYTES_PER_WORKER = 512 << 10
+
 #: the interpreter's thread switch interval while the workers run (Python's default is
 #: 5 ms): a worker that has bytes for its backend gets the interpreter sooner from one
 #: that is framing lines, so its backend waits less (benchmarks/data_load.py)
@@ -212,10 +216,12 @@ def _run(
     reporter: Reporter,
     workers: int,
 ) -> list[str] | None:
-    """Load the jobs; None when all are done, or (after Ctrl-C) the files that were
-    in flight and rolled back."""
-    # biggest files first, so the two workers finish together
+    """Load the jobs with up to `workers` workers; None when all are done, or (after
+    Ctrl-C) the files that were in flight and rolled back."""
+    # biggest files first, so the workers finish together
     jobs = sorted(jobs, key=lambda job: job.file.size, reverse=True)
+    worth = -(-sum(job.file.size for job in jobs) // BYTES_PER_WORKER)  # rounded up
+    workers = max(1, min(workers, len(jobs), worth))
     local = threading.local()
     connections: list[psycopg.Connection[Any]] = []
     guard = threading.Lock()
@@ -263,7 +269,7 @@ def _run(
 
     for job in jobs:
         results[job.dataset.name].pending += 1
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+    pool = ThreadPoolExecutor(max_workers=workers)
     _quick_switches(+1)
     try:
         futures = [pool.submit(work, job) for job in jobs]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,20 @@ def _contents(url: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
     return {name: query(url, sql.format(schema)) for name, sql in tables.items()}
 
 
-def test_one_worker_and_many_load_the_same(tmp_path: Path, database_url: str) -> None:
+def test_one_worker_and_many_load_the_same(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(tmp_path / "app", _files())
+    # these files are small: without this the load would open one worker for them all
+    monkeypatch.setattr(loader, "BYTES_PER_WORKER", 1)
+    pools: list[int] = []
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(loader, "ThreadPoolExecutor", Pool)
     seen = {}
     for jobs in (1, 3, 16):
         project = tmp_path / f"project-{jobs}"
@@ -61,8 +74,31 @@ def test_one_worker_and_many_load_the_same(tmp_path: Path, database_url: str) ->
         assert sum(d.loaded for d in result.datasets) == 4_199 + 3 + 2
         assert sum(d.rejected for d in result.datasets) == 2
         seen[jobs] = _contents(database_url, schema)
+    assert pools == [1, 3, 9]  # 16 asked, one per file of the nine
     assert seen[1]["events"] and seen[1]["rejects"]
     assert seen[1] == seen[3] == seen[16]
+
+
+def test_small_loads_open_fewer_workers(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[int] = []
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(loader, "ThreadPoolExecutor", Pool)
+    line = json.dumps({"pad": "x" * 1000}) + "\n"
+    big = line * (loader.BYTES_PER_WORKER // len(line) + 1)  # a little over one worker's
+    project = project_for(tmp_path, {f"events/{n}.jsonl": big for n in range(6)})
+    api.data_load(project, database_url=database_url)
+    # six files of a little more than BYTES_PER_WORKER each: six would be worth it, but
+    # the default is four; a load of one small file opens one
+    one = project_for(tmp_path / "one", {"events/a.jsonl": line, "events/b.jsonl": line})
+    api.data_load(one, database_url=database_url)
+    assert pools == [loader.WORKERS, 1]
 
 
 def test_the_cli_takes_jobs_and_refuses_less_than_one(tmp_path: Path, database_url: str) -> None:
