@@ -32,6 +32,17 @@ def load(project_dir: Path) -> tuple[Config, Roadmap]:
     return config, load_roadmap(project_dir / config.roadmap)
 
 
+def open_config(project_dir: Path) -> Config:
+    """The project's config alone, for the verbs that never read the roadmap (`data
+    load|verify|rollback`: a roadmap being edited does not stop them, and they start
+    without parsing it). Refuses a replaced journal as `open_context(journal=False)`."""
+    config = load_config(check_dir(project_dir))
+    db = project_dir / STATE_DIR / STATE_DB
+    if not db.is_file():
+        refuse_replaced(db)  # no journal here: was there one?
+    return config
+
+
 def open_context(
     project_dir: Path, reporter: Reporter | None = None, *, journal: bool | None = None
 ) -> Context:

@@ -1,7 +1,7 @@
 """`migrate data load|verify|rollback` as functions over a project directory.
 
-Each opens the project, takes the project lock where it writes, and makes one
-call into `loader`, `verify` or `rollback`.
+Each reads the project's config (not its roadmap: `project.open_config`), takes the
+project lock where it writes, and makes one call into `loader`, `verify` or `rollback`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from migrate.reporting import Reporter
 
 if TYPE_CHECKING:
+    from migrate.config import Config
     from migrate.data.database import Database
     from migrate.data.loader import LoadResult
     from migrate.data.rollback import DataRollbackResult
     from migrate.data.verify import VerifyResult
-    from migrate.engine.context import Context
     from migrate.inventory import Dataset
 
 
@@ -31,17 +31,18 @@ def load(
 ) -> LoadResult:
     """Load the datasets (default all) into `<target.schema>.<table>`, holding the
     project lock; unchanged files are skipped, changed ones replaced."""
+    from migrate.config import STATE_DIR
     from migrate.data import loader
-    from migrate.project import open_context
+    from migrate.project import open_config
     from migrate.state.lock import ProjectLock
 
-    ctx = open_context(project_dir, reporter, journal=False)
-    selected = _selected(ctx, datasets, reporter)
-    with ProjectLock(ctx.state_dir, "data load"):
-        db = _database(ctx, database_url, reporter)
+    config = open_config(project_dir)
+    selected = _selected(project_dir, config, datasets, reporter)
+    with ProjectLock(project_dir / STATE_DIR, "data load"):
+        db = _database(project_dir, config, database_url, reporter)
         return loader.load(
             db,
-            ctx.config.target.db_schema,
+            config.target.db_schema,
             selected,
             reporter=reporter,
             workers=loader.WORKERS if workers is None else workers,
@@ -57,12 +58,12 @@ def verify(
 ) -> VerifyResult:
     """Compare the source files with the database: keys, documents, rejects, hashes."""
     from migrate.data import verify as checking
-    from migrate.project import open_context
+    from migrate.project import open_config
 
-    ctx = open_context(project_dir, reporter, journal=False)
-    selected = _selected(ctx, datasets, reporter)
-    db = _database(ctx, database_url, reporter)
-    return checking.verify(db, ctx.config.target.db_schema, selected, reporter=reporter)
+    config = open_config(project_dir)
+    selected = _selected(project_dir, config, datasets, reporter)
+    db = _database(project_dir, config, database_url, reporter)
+    return checking.verify(db, config.target.db_schema, selected, reporter=reporter)
 
 
 def rollback(
@@ -74,31 +75,37 @@ def rollback(
     reporter: Reporter | None = None,
 ) -> DataRollbackResult | None:
     """Drop what `data load` created (all, or the `datasets`); None when not confirmed."""
+    from migrate.config import STATE_DIR
     from migrate.data import rollback as undoing
-    from migrate.project import open_context
+    from migrate.project import open_config
     from migrate.state.lock import ProjectLock
 
-    ctx = open_context(project_dir, reporter, journal=False)
-    with ProjectLock(ctx.state_dir, "data rollback"):
-        db = _database(ctx, database_url, reporter)
-        return undoing.rollback(db, ctx.config.target.db_schema, datasets, confirm=confirm)
+    config = open_config(project_dir)
+    with ProjectLock(project_dir / STATE_DIR, "data rollback"):
+        db = _database(project_dir, config, database_url, reporter)
+        return undoing.rollback(db, config.target.db_schema, datasets, confirm=confirm)
 
 
-def _selected(ctx: Context, names: list[str] | None, reporter: Reporter | None) -> list[Dataset]:
+def _selected(
+    project_dir: Path, config: Config, names: list[str] | None, reporter: Reporter | None
+) -> list[Dataset]:
     """The datasets named (default all) of the legacy application, its warnings said."""
     from migrate.data import selection
+    from migrate.inventory import scan
 
-    inventory = ctx.inventory
+    inventory = scan((project_dir / config.source.path).resolve())  # as Context.source_dir
     for warning in inventory.warnings:
         if reporter is not None:
             reporter.warn(warning)
     return selection.select(inventory, names)
 
 
-def _database(ctx: Context, database_url: str | None, reporter: Reporter | None) -> Database:
+def _database(
+    project_dir: Path, config: Config, database_url: str | None, reporter: Reporter | None
+) -> Database:
     from migrate.data import database
 
-    db = database.resolve(ctx.project_dir, ctx.config, database_url)
+    db = database.resolve(project_dir, config, database_url)
     if reporter is not None:
         reporter.info(f"database: {db.describe()}")
     return db
