@@ -7,13 +7,16 @@ against its kind's parameters, after expansion."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migrate.config import STATE_DIR, Config, load_config
 from migrate.engine.context import Context
 from migrate.errors import UserError
 from migrate.reporting import NullReporter, Reporter
-from migrate.roadmap import Roadmap, load_roadmap
 from migrate.state.journal import Journal, refuse_replaced
+
+if TYPE_CHECKING:
+    from migrate.roadmap import Roadmap
 
 STATE_DB = "state.db"
 
@@ -28,6 +31,8 @@ def check_dir(project_dir: Path) -> Path:
 
 
 def load(project_dir: Path) -> tuple[Config, Roadmap]:
+    from migrate.roadmap import load_roadmap  # here: the data verbs never need it
+
     config = load_config(check_dir(project_dir))
     return config, load_roadmap(project_dir / config.roadmap)
 
