@@ -46,20 +46,26 @@ def _contents(url: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
     return {name: query(url, sql.format(schema)) for name, sql in tables.items()}
 
 
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of workers of each load, as the loader asks for its thread pool."""
+    sizes: list[int] = []
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            sizes.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(loader, "ThreadPoolExecutor", Pool)
+    return sizes
+
+
 def test_one_worker_and_many_load_the_same(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, pools: list[int]
 ) -> None:
     app = make_app(tmp_path / "app", _files())
     # these files are small: without this the load would open one worker for them all
     monkeypatch.setattr(loader, "BYTES_PER_WORKER", 1)
-    pools: list[int] = []
-
-    class Pool(ThreadPoolExecutor):
-        def __init__(self, max_workers: int) -> None:
-            pools.append(max_workers)
-            super().__init__(max_workers=max_workers)
-
-    monkeypatch.setattr(loader, "ThreadPoolExecutor", Pool)
     seen = {}
     for jobs in (1, 3, 16):
         project = tmp_path / f"project-{jobs}"
@@ -80,16 +86,8 @@ def test_one_worker_and_many_load_the_same(
 
 
 def test_small_loads_open_fewer_workers(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, pools: list[int]
 ) -> None:
-    pools: list[int] = []
-
-    class Pool(ThreadPoolExecutor):
-        def __init__(self, max_workers: int) -> None:
-            pools.append(max_workers)
-            super().__init__(max_workers=max_workers)
-
-    monkeypatch.setattr(loader, "ThreadPoolExecutor", Pool)
     line = json.dumps({"pad": "x" * 1000}) + "\n"
     big = line * (loader.BYTES_PER_WORKER // len(line) + 1)  # a little over one worker's
     project = project_for(tmp_path, {f"events/{n}.jsonl": big for n in range(6)})
