@@ -1,16 +1,12 @@
 """What a no-op `images build` asks the engine (issue 14), against a stand-in engine on a
-Unix socket: one `GET /images/json` for every tag, answered without the Docker SDK; and
-the progress display that a no-op never draws."""
+Unix socket (tests/unit/engine_standin.py): one `GET /images/json` for every tag, answered
+without the Docker SDK; and the progress display that a no-op never draws."""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,55 +14,15 @@ import pytest
 from migrate.cli.output import ConsoleReporter
 from migrate.images import engine
 from migrate.images.errors import DockerUnavailableError
+from tests.unit.engine_standin import EngineSocket, canned, engine_socket, use_engine
 
 DEADLINE = 10.0  # seconds: a bound on waiting, never a measurement
 
 
-class StandIn:
-    """Answers each connection with one canned HTTP response; keeps the request lines."""
-
-    def __init__(self, path: Path, status: str, body: bytes, headers: str = "") -> None:
-        self.requests: list[str] = []
-        self.response = (
-            f"HTTP/1.0 {status}\r\nContent-Type: application/json\r\n{headers}\r\n".encode() + body
-        )
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            with connection:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = connection.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data.decode().split("\r\n", 1)[0])
-                connection.sendall(self.response)
-
-    def filters(self) -> list[dict[str, Any]]:
-        found = []
-        for line in self.requests:
-            query = urllib.parse.urlsplit(line.split(" ")[1]).query
-            found.append(json.loads(urllib.parse.parse_qs(query)["filters"][0]))
-        return found
-
-
 @pytest.fixture
-def socket_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = Path("/tmp") / f"pt-engine-{id(tmp_path)}.sock"  # short: AF_UNIX paths are bounded
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
-    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
-    yield path
-    path.unlink(missing_ok=True)
+def engine_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineSocket]:
+    with engine_socket(monkeypatch) as where:
+        yield where
 
 
 def no_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,13 +32,15 @@ def no_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "connect", connect)
 
 
-def test_one_question_for_every_tag(socket_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_question_for_every_tag(
+    engine_at: EngineSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     listing = [
         {"RepoTags": ["p/planner:aaa", "p/planner:latest"]},
         {"RepoTags": ["docker.io/p/notifier:bbb"]},  # another spelling: not counted
         {"RepoTags": None},
     ]
-    stand_in = StandIn(socket_path, "200 OK", json.dumps(listing).encode())
+    stand_in = engine_at.serve(canned("200 OK", json.dumps(listing).encode()))
     no_sdk(monkeypatch)
     wanted = ["p/planner:aaa", "p/notifier:bbb", "p/summarizer:ccc"]
     assert engine.present(wanted) == {"p/planner:aaa"}
@@ -100,9 +58,9 @@ def test_one_question_for_every_tag(socket_path: Path, monkeypatch: pytest.Monke
     ],
 )
 def test_an_answer_it_cannot_read_goes_to_the_sdk(
-    socket_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, body: bytes, headers: str
+    engine_at: EngineSocket, monkeypatch: pytest.MonkeyPatch, status: str, body: bytes, headers: str
 ) -> None:
-    StandIn(socket_path, status, body, headers)
+    engine_at.serve(canned(status, body, headers))
     asked: list[dict[str, list[str]]] = []
 
     class Client:
@@ -115,11 +73,13 @@ def test_an_answer_it_cannot_read_goes_to_the_sdk(
     assert asked == [{"reference": ["p/planner:aaa"]}]
 
 
-def test_no_engine_is_the_usual_error(socket_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_engine_is_the_usual_error(
+    engine_at: EngineSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     no_sdk(monkeypatch)
     with pytest.raises(DockerUnavailableError) as raised:
         engine.present(["p/planner:aaa"])
-    assert f"no Docker engine answers at unix://{socket_path}" in raised.value.message
+    assert f"no Docker engine answers at unix://{engine_at.path}" in raised.value.message
     assert "DOCKER_HOST" in (raised.value.hint or "")
 
 
@@ -135,9 +95,7 @@ def test_no_engine_is_the_usual_error(socket_path: Path, monkeypatch: pytest.Mon
 def test_which_engines_are_asked_without_the_sdk(
     monkeypatch: pytest.MonkeyPatch, host: str, local: bool
 ) -> None:
-    monkeypatch.setenv("DOCKER_HOST", host)
-    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
-    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
+    use_engine(monkeypatch, host)
     assert (engine._local_address() is not None) is local
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")  # TLS: always the SDK
     assert engine._local_address() is None

@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import threading
-import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from migrate.manifests.model import Manifest, PhaseManifests, TaskManifests
 from migrate.project import open_context
 from migrate.resources import resource_path
 from migrate.state import cache as cache_module
+from tests.unit.engine_standin import engine_socket, knows, use_engine
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +36,7 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setenv("MIGRATE_CACHE_DIR", str(directory))
     monkeypatch.delenv("MIGRATE_NO_CACHE", raising=False)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")  # no engine
-    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-        monkeypatch.delenv(name, raising=False)
+    use_engine(monkeypatch, f"unix://{tmp_path / 'no-engine.sock'}")  # no engine
     return directory
 
 
@@ -289,54 +285,19 @@ def test_another_set_another_skip_or_another_rule_is_checked_again(
 # --- images: which tags the engine has, without the SDK ---------------------------------
 
 
-class StandIn:
-    """A Docker engine on a Unix socket that knows some image references."""
-
-    def __init__(self, path: Path, known: set[str]) -> None:
-        self.known, self.requests = known, []
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            with connection:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = connection.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                path = data.decode().split(" ")[1]
-                self.requests.append(path)
-                reference = urllib.parse.unquote(
-                    path.removeprefix("/images/").removesuffix("/json")
-                )
-                status = "200 OK" if reference in self.known else "404 Not Found"
-                body = b'{"Id": "sha256:1"}' if reference in self.known else b'{"message": "no"}'
-                connection.sendall(f"HTTP/1.0 {status}\r\n\r\n".encode() + body)
-
-
 def test_which_exist_asks_one_inspect_each_without_the_sdk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sock = tmp_path / "docker.sock"
-    stand_in = StandIn(sock, {"p/planner:aaa", "registry:5000/p/x:1"})
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
-    monkeypatch.setattr(engine, "connect", lambda: pytest.fail("the SDK was asked"))
-    found = engine.which_exist(["p/planner:aaa", "p/planner:bbb", "registry:5000/p/x:1"])
+    with engine_socket(monkeypatch) as where:  # a stand-in engine (engine_standin.py)
+        stand_in = where.serve(knows({"p/planner:aaa", "registry:5000/p/x:1"}))
+        monkeypatch.setattr(engine, "connect", lambda: pytest.fail("the SDK was asked"))
+        found = engine.which_exist(["p/planner:aaa", "p/planner:bbb", "registry:5000/p/x:1"])
     assert found == {"p/planner:aaa": True, "p/planner:bbb": False, "registry:5000/p/x:1": True}
-    assert sorted(stand_in.requests) == [
+    assert sorted(stand_in.targets()) == [
         "/images/p/planner:aaa/json",
         "/images/p/planner:bbb/json",
         "/images/registry:5000/p/x:1/json",
     ]
-    stand_in.server.close()
 
 
 def test_no_engine_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
