@@ -156,6 +156,101 @@ def test_a_cached_service_without_a_redis_and_spans_that_go_nowhere() -> None:
     assert findings("runtime-env-required", fixed, releases=(jaeger,)) == []
 
 
+# --- runtime-env-valid -------------------------------------------------------------
+
+
+def orchestrator(graph: str) -> dict[str, Any]:
+    variables = env(
+        MIGRATE_ROLE="orchestrator",
+        MIGRATE_BUS="redis",
+        REDIS_URL=REDIS,
+        DATABASE_URL="postgresql://db.app.svc/app",
+        MIGRATE_EVENT_GRAPH=graph,
+    )
+    return ours("orch", "orchestrator", variables)
+
+
+@pytest.mark.parametrize(
+    ("graph", "says"),
+    [
+        ("not json", "MIGRATE_EVENT_GRAPH is not JSON: Expecting value"),
+        ('{"p": {"consumes": 5}}', "MIGRATE_EVENT_GRAPH['p']['consumes'] must be a list"),
+        ('["planner"]', "MIGRATE_EVENT_GRAPH must be a JSON object"),
+        ('{"p": {"consumes": ["a b"]}}', "MIGRATE_EVENT_GRAPH['p']['consumes'] has bad event"),
+    ],
+)
+def test_an_event_graph_the_orchestrator_refuses(graph: str, says: str) -> None:
+    (found,) = findings("runtime-env-valid", orchestrator(graph))
+    assert found.severity == "error"
+    assert found.message.startswith(
+        "container main (role orchestrator): the runtime refuses MIGRATE_EVENT_GRAPH and "
+        f"exits at start: {says}"
+    ), found.message
+    assert '{"<plugin>": {"consumes": [' in found.fix
+    # the runtime's own parser says the same (the rule calls it)
+    from migrate.runtime.orchestrator import Graph, GraphError
+
+    with pytest.raises(GraphError) as refused:
+        Graph.parse(graph)
+    assert found.message.endswith(str(refused.value))
+    # nothing else of runtime-env-required is about the graph: no duplicate
+    assert [
+        f for f in findings("runtime-env-required", orchestrator(graph)) if "GRAPH" in f.message
+    ] == []
+
+
+def test_a_data_only_graph_is_valid_and_only_warned_about() -> None:
+    assert findings("runtime-env-valid", orchestrator("{}")) == []
+    graph = [
+        f for f in findings("runtime-env-required", orchestrator("{}")) if "GRAPH" in f.message
+    ]
+    assert [f.severity for f in graph] == ["warning"]
+    good = '{"planner": {"consumes": ["task.created"], "produces": ["plan.ready"]}}'
+    assert findings("runtime-env-valid", orchestrator(good)) == []
+    # a graph the runtime refuses is an error of its own, not also the empty-graph warning
+    refused = orchestrator('{"planner": 5}')
+    assert [f.severity for f in findings("runtime-env-valid", refused)] == ["error"]
+    assert findings("runtime-env-required", refused) == []
+
+
+def test_numbers_a_bus_and_a_redis_url_the_runtime_refuses_at_start() -> None:
+    broken = worker(
+        PORT="http",
+        MIGRATE_MAX_ATTEMPTS="1.5",
+        MIGRATE_RETRY_BASE_S="200ms",
+        MIGRATE_CLAIM_IDLE_MS="30s",
+        REDIS_URL="queue.app.svc:6379",
+    )
+    found = findings("runtime-env-valid", broken)
+    assert {f.message.split(" refuses ")[1].split()[0] for f in found} == {
+        "PORT",
+        "MIGRATE_MAX_ATTEMPTS",
+        "MIGRATE_RETRY_BASE_S",
+        "MIGRATE_CLAIM_IDLE_MS",
+        "REDIS_URL",
+    }
+    assert all(f.severity == "error" for f in found)
+    redis = next(f for f in found if "REDIS_URL" in f.message)
+    assert "at every connect, so it never consumes" in redis.message  # a worker starts
+    assert "is not a Redis URL" in redis.message
+    assert findings("runtime-env-valid", worker(PORT="9000", MIGRATE_RETRY_BASE_S="0.5")) == []
+
+    # a service: its port out of range, a bus that is not one, a cache TTL that is no number
+    service = ours(
+        "planner", "plugin", env(PORT="70000", MIGRATE_BUS="rabbitmq", MIGRATE_CACHE_TTL_S="1m")
+    )
+    found = findings("runtime-env-valid", service)
+    assert sorted(f.message.split("exits at start: ")[1] for f in found) == [
+        "MIGRATE_BUS='rabbitmq': set it to redis or kafka (bus.connect)",
+        "bind() refuses it: port must be 0-65535",
+        "int() refuses it: invalid literal for int() with base 10: '1m'",
+    ]
+    # a value from a Secret is not known, and a variable its role does not parse not judged
+    secret = {"name": "PORT", "valueFrom": {"secretKeyRef": {"name": "s", "key": "port"}}}
+    other = ours("planner", "plugin", [secret, *env(MIGRATE_MAX_ATTEMPTS="many")])
+    assert findings("runtime-env-valid", other) == []
+
+
 # --- runtime-address-rendered ------------------------------------------------------
 
 
@@ -384,11 +479,46 @@ def test_an_overridden_template_that_breaks_an_invariant_fails_plan_and_render(
     assert again is not None and again.errors == []
 
 
+def test_an_overridden_orchestrator_template_with_a_graph_the_runtime_refuses(
+    project: Path,
+) -> None:
+    """A project's templates/k8s/orchestrator.yaml.j2 that writes its own event graph, one
+    the orchestrator refuses at start: `plan` reports it, `render` writes nothing."""
+    from migrate.resources import resource_path
+
+    text = (resource_path("templates") / "k8s" / "orchestrator.yaml.j2").read_text()
+    shipped = "          env: {{ orchestrator.env | tojson }}"
+    assert text.count(shipped) == 1
+    by_hand = (
+        "          env:\n"
+        "{%- for e in orchestrator.env %}\n"
+        '            - {{ (dict(e, value=\'{"planner": ["task.created"]}\') '
+        "if e.name == 'MIGRATE_EVENT_GRAPH' else e) | tojson }}\n"
+        "{%- endfor %}"
+    )
+    override = project / "templates" / "k8s" / "orchestrator.yaml.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text(text.replace(shipped, by_hand))
+
+    report = api.plan(project).lint
+    assert report is not None
+    (broken,) = [f for f in report.errors if f.rule == "runtime-env-valid"]
+    assert broken.object.endswith("-orchestrator") and broken.file.startswith("phase-3/")
+    assert "MIGRATE_EVENT_GRAPH['planner'] must be {" in broken.message
+    with pytest.raises(UserError, match="runtime-env-valid"):
+        api.render(project, out=project / "out")
+    assert not (project / "out").exists()
+    override.unlink()
+    again = api.plan(project).lint
+    assert again is not None and again.errors == []
+
+
 def test_the_example_with_either_bus_has_no_finding_of_these_rules(project: Path) -> None:
     from tests.unit.test_manifests_runtime_env import configure
 
     mine = {
         "runtime-env-required",
+        "runtime-env-valid",
         "runtime-address-rendered",
         "runtime-port-served",
         "scaler-reads-worker-lag",

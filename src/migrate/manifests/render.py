@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from migrate.roadmap import Task
 
 RENDERED_ACTIONS = RENDERED_KINDS  # the kinds that render objects (one list: roadmap.py)
+#: the components whose containers use the bus (MIGRATE_BUS): a Kafka bus needs `kafka`
+BUS_CLIENTS = ("orchestrator", "workers")
 #: dead letters of `<type>` go to topic `<type>.dlq` (DESIGN 3.9)
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -58,12 +60,17 @@ class Renderer:
     @cached_property
     def options(self) -> Options:
         options = roadmap_options(self.ctx.roadmap, self._params)
-        if options.has("workers") and options.queue == "kafka" and not options.has("kafka"):
+        # the workers and the orchestrator are the bus's clients (facts.bus_env): either
+        # one rendered on a Kafka bus with no Kafka cluster would point at nothing
+        clients = [c for c in BUS_CLIENTS if options.has(c)]
+        if clients and options.queue == "kafka" and not options.has("kafka"):
+            named = " and ".join(f"`{c}`" for c in clients)
             raise ManifestError(
-                "the workers' queue is kafka, but no task of the roadmap renders the Kafka "
-                "cluster (component `kafka`)",
+                f"the bus is kafka (`queue: kafka`, the default), which the rendered {named} "
+                "need, but no task of the roadmap renders the Kafka cluster (component `kafka`)",
                 hint="add `kafka` to a manifests task's components (the default roadmap's "
-                "event-driven-communication), or give the workers `queue: redis`",
+                "event-driven-communication), or set `queue: redis` on the task that renders "
+                "`workers` (the orchestrator uses the workers' bus)",
             )
         self._check_ingress(options)
         return options

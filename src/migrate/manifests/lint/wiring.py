@@ -5,6 +5,10 @@ rules here read the same containers (runtime.ours) the other way round:
 - `runtime-env-required`: what each role cannot run without is set (a worker's bus and
   the event types it consumes; the orchestrator's bus, database and event graph; the
   bus's address; the cache's Redis when a cache TTL is set);
+- `runtime-env-valid`: every literal value the runtime parses when it starts is one it
+  accepts (the orchestrator's `MIGRATE_EVENT_GRAPH`, read by the runtime's own
+  `Graph.parse`; `PORT` and the numbers a role reads; a service's `MIGRATE_BUS`; the
+  bus's `REDIS_URL`), since a refused one makes the container exit at start;
 - `runtime-address-rendered`: every address in the environment (`REDIS_URL`,
   `MIGRATE_CACHE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, `OTEL_EXPORTER_OTLP_ENDPOINT`) that
   points into the cluster reaches pods of the set on that port;
@@ -19,8 +23,7 @@ rules here read the same containers (runtime.ours) the other way round:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,17 +119,18 @@ def _missing(env: dict[str, Any], role: str) -> list[tuple[str, str]]:
 
 def _consumes_nothing(graph: Any) -> bool:
     """Whether MIGRATE_EVENT_GRAPH is unset, or names no plugin that consumes an event
-    (`{}`: an application with data and no plugin). A graph that is not JSON is not
-    judged here."""
+    (`{}`: an application with data and no plugin), as the runtime reads it. A graph the
+    runtime refuses is `runtime-env-valid`'s finding; one from a Secret is not known."""
+    from migrate.runtime.orchestrator import Graph, GraphError
+
     if graph is None:
-        return True
+        graph = _default("MIGRATE_EVENT_GRAPH")
+    if not isinstance(graph, str):
+        return False
     try:
-        document = json.loads(graph) if isinstance(graph, str) else None
-    except ValueError:
+        return not Graph.parse(graph).accepted
+    except GraphError:
         return False
-    if not isinstance(document, dict):
-        return False
-    return not any(isinstance(e, dict) and e.get("consumes") for e in document.values())
 
 
 @rule("runtime-env-required", "our containers are given what their runtime role cannot run without")
@@ -164,6 +168,89 @@ def runtime_env_required(model: SetModel) -> Iterator[Finding]:
                 SETTINGS_DOC,
             )
             yield replace(finding, severity="warning")
+
+
+# -- runtime-env-valid ------------------------------------------------------------------
+
+#: the numbers each role parses when it starts, with the parser the runtime applies
+#: (settings.get_int is int(), settings.get_float is float()): host._address (PORT),
+#: Worker.__init__, Orchestrator.__init__, concerns._cache (via concerns.wrap)
+NUMBERS: tuple[tuple[str, tuple[str, ...], Callable[[str], float]], ...] = (
+    ("PORT", ("service", "worker", "orchestrator"), int),
+    ("MIGRATE_CLAIM_IDLE_MS", ("worker", "orchestrator"), int),
+    ("MIGRATE_MAX_ATTEMPTS", ("worker",), int),
+    ("MIGRATE_RETRY_BASE_S", ("worker",), float),
+    ("MIGRATE_CACHE_TTL_S", ("service", "worker"), int),
+)
+MAX_PORT = 65535  # socket.bind raises OverflowError beyond it (host.serve does not catch it)
+
+
+def _refused(env: dict[str, Any], role: str) -> Iterator[tuple[str, str, str]]:
+    """(variable, what the runtime says, the fix) for each literal value the runtime
+    refuses when this role starts. A value from a Secret or ConfigMap is not known here."""
+    from migrate.runtime.bus.base import BusUnavailable
+    from migrate.runtime.bus.redis import RedisBus
+    from migrate.runtime.orchestrator import Graph, GraphError
+
+    graph = env.get("MIGRATE_EVENT_GRAPH")
+    if role == "orchestrator" and isinstance(graph, str):
+        try:
+            Graph.parse(graph)
+        except GraphError as exc:
+            yield (
+                "MIGRATE_EVENT_GRAPH",
+                str(exc),
+                'set it to a JSON object {"<plugin>": {"consumes": [<event type>, ...], '
+                '"produces": [...]}}, as the shipped templates/k8s/orchestrator.yaml.j2 does '
+                "(orchestrator.env, from the plugins' events)",
+            )
+    for variable, roles, parse in NUMBERS:
+        value = env.get(variable)
+        if role not in roles or not isinstance(value, str):
+            continue
+        try:
+            number = parse(value)
+        except ValueError as exc:
+            kind = "an integer" if parse is int else "a number"
+            yield variable, f"{parse.__name__}() refuses it: {exc}", f"set it to {kind}"
+            continue
+        if variable == "PORT" and not 0 <= number <= MAX_PORT:
+            yield variable, "bind() refuses it: port must be 0-65535", "set it to 1-65535"
+    bus = env.get("MIGRATE_BUS")
+    if role == "service" and isinstance(bus, str) and bus not in BUSES:
+        # worker and orchestrator: runtime-env-required says it (they need a bus)
+        yield (
+            "MIGRATE_BUS",
+            f"MIGRATE_BUS={bus!r}: set it to redis or kafka (bus.connect)",
+            "set it to redis or kafka, or leave it out (a service needs no bus)",
+        )
+    url = env.get("REDIS_URL")
+    if bus in BUSES and isinstance(url, str):
+        try:
+            RedisBus(url)  # what bus.connect builds (the Kafka bus too, for its keys)
+        except BusUnavailable as exc:
+            yield "REDIS_URL", str(exc), "set it to redis://HOST:PORT/DB (or rediss://, unix://)"
+
+
+@rule("runtime-env-valid", "the values our containers are given are ones the runtime accepts")
+def runtime_env_valid(model: SetModel) -> Iterator[Finding]:
+    for item in ours(model):
+        env, m = env_of(item.container), item.workload.manifest
+        role, name = role_of(env), item.container.get("name")
+        for variable, says, fix in _refused(env, role):
+            # a worker connects its bus in its loop: it starts, and never consumes
+            when = (
+                "at every connect, so it never consumes"
+                if role == "worker" and variable == "REDIS_URL"
+                else "and exits at start"
+            )
+            yield _finding(
+                "runtime-env-valid",
+                m,
+                f"container {name} (role {role}): the runtime refuses {variable} {when}: {says}",
+                fix,
+                SETTINGS_DOC,
+            )
 
 
 # -- runtime-address-rendered -----------------------------------------------------------
