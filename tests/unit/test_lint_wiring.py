@@ -534,3 +534,36 @@ def test_the_example_with_either_bus_has_no_finding_of_these_rules(project: Path
     assert mine <= set(lint.RULES)
     config = yaml.safe_load((project / "migrate.yaml").read_text())
     assert config["plugins"] == {"summarizer": {"cache_ttl_s": 60}}
+
+
+def test_the_numbers_runtime_env_valid_knows_are_those_the_runtime_parses() -> None:
+    """`wiring.NUMBERS` is kept by hand: every `settings.get_int/get_float("NAME")` of the
+    runtime is in it, with the parser the runtime uses and the roles that run that code
+    (host.py: every role; concerns.py wraps a plugin's handler: service and worker)."""
+    import ast
+
+    import migrate.runtime
+    from migrate.manifests.lint import wiring
+
+    roles_of_file = {
+        "host.py": {"service", "worker", "orchestrator"},
+        "worker.py": {"worker"},
+        "orchestrator.py": {"orchestrator"},
+        "concerns.py": {"service", "worker"},
+    }
+    parsers = {"get_int": int, "get_float": float}
+    parsed: dict[tuple[str, object], set[str]] = {}
+    for path in Path(migrate.runtime.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in parsers
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                assert path.name in roles_of_file, f"{path.name} parses {node.args[0].value}"
+                key = (node.args[0].value, parsers[node.func.attr])
+                parsed.setdefault(key, set()).update(roles_of_file[path.name])
+    known = {(name, parse): set(roles) for name, roles, parse in wiring.NUMBERS}
+    assert parsed == known

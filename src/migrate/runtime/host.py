@@ -527,11 +527,17 @@ def serve() -> int:
         )
         tracing.shutdown()
         return 1
-    host, port = _address()
     try:
+        host, port = _address()
         server = RuntimeServer((host, port), app)
-    except OSError as exc:
-        log("error", "cannot listen", host=host, port=port, error=str(exc))
+    except (OSError, ValueError, OverflowError) as exc:  # taken, not a number, over 65535
+        log(
+            "error",
+            "cannot listen",
+            host=settings.get("HOST"),
+            port=settings.get("PORT"),
+            error=f"{type(exc).__name__}: {exc}",
+        )
         app.close()
         tracing.shutdown()
         return 1

@@ -553,6 +553,9 @@ def test_bad_requests_get_json_errors(runtimes: Callable[..., Runtime]) -> None:
             "must be a list of event types",
         ),
         ({"MIGRATE_ROLE": "worker", "MIGRATE_ENTRYPOINT": "nowhere:handle"}, "nowhere"),
+        # the orchestrator builds with no plugin: what is left to refuse is its address
+        ({"MIGRATE_ROLE": "orchestrator", "MIGRATE_EVENT_GRAPH": "{}", "PORT": "http"}, "http"),
+        ({"MIGRATE_ROLE": "orchestrator", "MIGRATE_EVENT_GRAPH": "{}", "PORT": "70000"}, "70000"),
     ],
 )
 def test_bad_configuration_exits_1_with_a_json_error(
