@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from migrate.cli.app import app
 from migrate.dev import state
 from migrate.dev.verbs import (
     ContainerStatus,
@@ -18,17 +16,7 @@ from migrate.dev.verbs import (
     UpResult,
     WorkerLag,
 )
-
-NO_ENGINE = "unix:///nonexistent/migrate-test/docker.sock"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
-
-
-@pytest.fixture
-def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+from tests.unit.cli_without_engine import NO_ENGINE, no_engine_fixture, run  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize(

@@ -21,17 +21,7 @@ from migrate.cli.output import PIPE_WIDTH, _plain_text, escape
 from migrate.manifests import lint
 from migrate.project import open_context
 from migrate.state.cache import ResultCache, default_dir
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(directory))
-    monkeypatch.delenv("MIGRATE_NO_CACHE", raising=False)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")  # no engine
-    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    return directory
+from tests.unit.plan_speed import cache_dir_fixture  # noqa: F401  (autouse)
 
 
 def _fresh(phases: list[lint.PhaseManifests]) -> dict[str, object]:

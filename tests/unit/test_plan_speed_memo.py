@@ -28,30 +28,8 @@ from migrate.manifests.model import Manifest, PhaseManifests, TaskManifests
 from migrate.project import open_context
 from migrate.resources import resource_path
 from migrate.state import cache as cache_module
-from tests.unit.engine_standin import engine_socket, knows, use_engine
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(directory))
-    monkeypatch.delenv("MIGRATE_NO_CACHE", raising=False)
-    use_engine(monkeypatch, f"unix://{tmp_path / 'no-engine.sock'}")  # no engine
-    return directory
-
-
-def _outcome(project: Path) -> str:
-    """Everything a plan says, with each change's data (the rendered records)."""
-    plan = api.plan(project)
-    document = plan.to_dict()
-    document["data"] = [[c.resource, c.data, c.detail] for c in plan.changes]
-    return json.dumps(document, sort_keys=True, default=str)
-
-
-def _uncached(project: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    with monkeypatch.context() as patch:
-        patch.setenv("MIGRATE_NO_CACHE", "1")
-        return _outcome(project)
+from tests.unit.engine_standin import engine_socket, knows
+from tests.unit.plan_speed import cache_dir_fixture, outcome, uncached  # noqa: F401  (autouse)
 
 
 def _memo_files(cache_dir: Path) -> list[Path]:
@@ -73,13 +51,13 @@ def _refuse_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_second_plan_renders_nothing_and_says_the_same(
     project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = _uncached(project, monkeypatch)
-    assert _outcome(project) == expected
+    expected = uncached(project, monkeypatch)
+    assert outcome(project) == expected
     assert len(_memo_files(cache_dir)) == 1
     assert not (project / ".migrate").exists()  # plan changes nothing in the project
     with monkeypatch.context() as patch:
         _refuse_rendering(patch)
-        assert _outcome(project) == expected
+        assert outcome(project) == expected
 
 
 def _same_size_same_mtime_edit(path: Path) -> None:
@@ -97,14 +75,14 @@ def _same_size_same_mtime_edit(path: Path) -> None:
 def test_a_plugin_changed_without_a_new_size_or_mtime_is_rendered_again(
     project: Path, example_app: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = _outcome(project)
+    first = outcome(project)
     plugin = next(p for p in sorted((example_app / "plugins").iterdir()) if p.is_dir())
     source = next(p for p in sorted(plugin.glob("*.py")) if b"def " in p.read_bytes())
     _same_size_same_mtime_edit(source)
-    expected = _uncached(project, monkeypatch)
+    expected = uncached(project, monkeypatch)
     assert expected != first  # the image tag, in the images and in the rendered objects
-    assert _outcome(project) == expected
-    assert _outcome(project) == expected
+    assert outcome(project) == expected
+    assert outcome(project) == expected
 
 
 @pytest.mark.parametrize(
@@ -114,7 +92,7 @@ def test_a_plugin_changed_without_a_new_size_or_mtime_is_rendered_again(
 def test_what_a_render_reads_is_in_the_key(
     project: Path, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    _outcome(project)
+    outcome(project)
     if change == "migrate.yaml":
         config = project / "migrate.yaml"
         config.write_text(config.read_text().replace("namespace: ", "namespace: x", 1))
@@ -129,7 +107,7 @@ def test_what_a_render_reads_is_in_the_key(
         tracks.write_text("{}")
     else:
         monkeypatch.setenv("MIGRATE_BASE_IMAGE", "example.org/python:3.11")
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
 
 
 def _garble(path: Path) -> None:
@@ -184,21 +162,21 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
 def test_a_corrupt_or_stale_memo_does_not_change_the_plan(
     project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, corruption: str
 ) -> None:
-    expected = _uncached(project, monkeypatch)
-    _outcome(project)
+    expected = uncached(project, monkeypatch)
+    outcome(project)
     [path] = _memo_files(cache_dir)
     CORRUPTIONS[corruption](path)
-    assert _outcome(project) == expected
-    assert _outcome(project) == expected  # and whole again afterwards
+    assert outcome(project) == expected
+    assert outcome(project) == expected  # and whole again afterwards
 
 
 def test_a_cache_that_cannot_be_written_does_not_change_the_plan(
     project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = _uncached(project, monkeypatch)
+    expected = uncached(project, monkeypatch)
     cache_dir.write_text("a file where the cache directory goes")
-    assert _outcome(project) == expected
-    assert _outcome(project) == expected
+    assert outcome(project) == expected
+    assert outcome(project) == expected
 
 
 def test_a_directory_symlink_in_the_application_turns_the_memo_off(
@@ -206,7 +184,7 @@ def test_a_directory_symlink_in_the_application_turns_the_memo_off(
 ) -> None:
     (example_app / "linked").symlink_to(example_app / "plugins", target_is_directory=True)
     assert memo_module.render_memo(open_context(project)).identity is None
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
     assert _memo_files(cache_dir) == []
 
 

@@ -4,7 +4,6 @@ an answer: every test compares with a plan made with no cache at all."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,41 +14,18 @@ from migrate.engine.change import Change
 from migrate.engine.context import Context
 from migrate.images import context as contexts
 from migrate.project import open_context
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(directory))
-    monkeypatch.delenv("MIGRATE_NO_CACHE", raising=False)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")  # no engine
-    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    return directory
+from tests.unit.plan_speed import cache_dir_fixture, outcome, uncached  # noqa: F401  (autouse)
 
 
 def _changes(project: Path) -> list[Change]:
     return list(api.plan(project).changes)
 
 
-def _outcome(project: Path) -> str:
-    plan = api.plan(project)
-    document = plan.to_dict()
-    document["data"] = [[c.resource, c.data, c.detail] for c in plan.changes]
-    return json.dumps(document, sort_keys=True, default=str)
-
-
-def _uncached(project: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    with monkeypatch.context() as patch:
-        patch.setenv("MIGRATE_NO_CACHE", "1")
-        return _outcome(project)
-
-
 def test_a_warm_plan_assembles_no_context_renders_no_file_and_says_the_same(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = _uncached(project, monkeypatch)
-    assert _outcome(project) == expected  # cold: fills the memo
+    expected = uncached(project, monkeypatch)
+    assert outcome(project) == expected  # cold: fills the memo
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("assembled or rendered again although nothing changed")
@@ -58,7 +34,7 @@ def test_a_warm_plan_assembles_no_context_renders_no_file_and_says_the_same(
         patch.setattr(contexts, "_assemble", refuse)
         patch.setattr(contexts, "_assemble_orchestrator", refuse)
         patch.setattr(Context, "render", refuse)
-        assert _outcome(project) == expected
+        assert outcome(project) == expected
 
 
 def test_a_plugin_edited_with_the_same_size_and_mtime_gets_its_new_tag(
@@ -77,7 +53,7 @@ def test_a_plugin_edited_with_the_same_size_and_mtime_gets_its_new_tag(
     os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
     after = {c.resource: c.data.get("image") for c in _changes(project)}
     assert after[f"image:{plugin}"] != before[f"image:{plugin}"]
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
 
 
 def test_a_generated_file_deleted_on_disk_is_planned_again(
@@ -91,13 +67,13 @@ def test_a_generated_file_deleted_on_disk_is_planned_again(
         target.write_text(change.data["content"])
     ops = {c.resource: c.op for c in _changes(project) if c.action == "files"}
     assert all(ops[c.resource] == "noop" for c in files)
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
     gone = files[0]
     (project / gone.data["path"]).unlink()
     again = {c.resource: c for c in _changes(project) if c.action == "files"}
     assert again[gone.resource].op == "create"
     assert again[gone.resource].data["content"] == gone.data["content"]
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
 
 
 def test_a_generated_file_edited_on_disk_shows_its_diff(
@@ -111,4 +87,4 @@ def test_a_generated_file_edited_on_disk_shows_its_diff(
     again = {c.resource: c for c in _changes(project) if c.action == "files"}
     assert again[change.resource].op == "update"
     assert "-# edited" in (again[change.resource].detail or "")
-    assert _outcome(project) == _uncached(project, monkeypatch)
+    assert outcome(project) == uncached(project, monkeypatch)
