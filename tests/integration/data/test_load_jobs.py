@@ -10,6 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_the_api_refuses_less_than_one_worker(tmp_path: Path, database_url: str)
 
 
 def test_the_switch_interval_is_given_back_after_a_load_and_a_failed_one(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = sys.getswitchinterval()
     assert before > loader.SWITCH_INTERVAL_S  # else the test could not tell
@@ -127,11 +128,23 @@ def test_the_switch_interval_is_given_back_after_a_load_and_a_failed_one(
     api.data_load(project, database_url=database_url)
     assert sys.getswitchinterval() == before
 
-    # a table of that name that migrate did not create: the load stops with an error
-    other = project_for(tmp_path / "other", {"orders/a.jsonl": '{"a": 1}\n'})
-    query(database_url, "CREATE TABLE legacy.orders (id int)")
-    with pytest.raises(MigrateError, match="not created by migrate"):
+    # a file that becomes a directory once the load has begun: a worker fails on it
+    other = project_for(tmp_path / "other", {f"orders/{n}.jsonl": '{"a": 1}\n' for n in range(4)})
+    victim = other.parent / "app" / "data" / "orders" / "2.jsonl"
+    real = loader.load_file
+    seen: list[float] = []
+
+    def load_file(*args: Any, **kwargs: Any) -> Any:
+        seen.append(sys.getswitchinterval())
+        if victim.is_file():
+            victim.unlink()
+            victim.mkdir()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "load_file", load_file)
+    with pytest.raises(MigrateError, match=r"2\.jsonl"):
         api.data_load(other, database_url=database_url)
+    assert seen and all(s == pytest.approx(loader.SWITCH_INTERVAL_S) for s in seen)
     assert sys.getswitchinterval() == before
 
 
