@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from migrate.roadmap import Roadmap, Task
@@ -126,6 +126,39 @@ class ManifestsParams(_Params):
         ),
     ] = None
 
+    @model_validator(mode="after")
+    def _knobs_of_rendered_components(self) -> ManifestsParams:
+        """A knob is read from the task that renders its component (`roadmap_options`):
+        set on another task it would be ignored without a word, so it is refused."""
+        rendered = set(self.components)
+        for knob in sorted(self.model_fields_set):
+            owners = KNOB_OWNERS.get(knob)
+            if owners and not rendered & set(owners):
+                names = " or ".join(f"`{c}`" for c in owners)
+                raise ValueError(
+                    f"`{knob}` applies to {names}, which this task does not render "
+                    f"(its components: {', '.join(self.components)}): move `{knob}` to the "
+                    "task that renders it, or remove it"
+                )
+        return self
+
+
+#: which components each knob of `ManifestsParams` belongs to (`roadmap_options`)
+KNOB_OWNERS: dict[str, tuple[str, ...]] = {
+    "mtls": ("istio",),
+    "strategy": ("workloads",),
+    "replicas": ("workloads",),
+    "queue": ("workers", "orchestrator"),
+    "topics": ("kafka",),
+    "partitions": ("kafka",),
+    "min_replicas": ("hpa",),
+    "max_replicas": ("hpa",),
+    "target_cpu_percent": ("hpa",),
+    "target_lag": ("hpa",),
+    "default_deny": ("network-policies",),
+    "image": ("orchestrator",),
+}
+
 
 class InfraParams(_Params):
     """`with:` of an `infra` task: the cluster ground the other phases stand on."""
@@ -181,6 +214,7 @@ def roadmap_options(roadmap: Roadmap, params_of: Callable[[Task], Any]) -> Optio
     validated once where the project is assembled (`actions.registry.task_params`)."""
     components: set[str] = set()
     knobs: dict[str, object] = {}
+    told: dict[str, str] = {}  # task id -> `queue:` of a task that renders only the orchestrator
     for _, task in roadmap.tasks():
         if task.action == "infra":
             components.update(task_components(params_of(task)))
@@ -194,6 +228,8 @@ def roadmap_options(roadmap: Roadmap, params_of: Callable[[Task], Any]) -> Optio
                 knobs["strategy"], knobs["replicas"] = params.strategy, params.replicas
             if "workers" in owned:
                 knobs["queue"] = params.queue
+            elif "orchestrator" in owned and "queue" in params.model_fields_set:
+                told[task.id] = params.queue  # the orchestrator's bus, when no workers say
             if "kafka" in owned:
                 knobs["partitions"] = params.partitions
                 if params.topics != "from-plugin-events":
@@ -207,4 +243,14 @@ def roadmap_options(roadmap: Roadmap, params_of: Callable[[Task], Any]) -> Optio
                 knobs["default_deny"] = params.default_deny
             if "orchestrator" in owned and params.image:
                 knobs["orchestrator_image"] = params.image
+    for task_id, queue in told.items():
+        if knobs.setdefault("queue", queue) != queue:
+            from migrate.errors import UserError
+
+            raise UserError(
+                f"task {task_id} gives the orchestrator `queue: {queue}`, but the roadmap's "
+                f"bus is `{knobs['queue']}` (the task that renders `workers`, or another "
+                "orchestrator task, says so): the orchestrator and the workers share one bus",
+                hint="set `queue` once: on the task that renders `workers`, if there is one",
+            )
     return Options(components=frozenset(components), **knobs)  # type: ignore[arg-type]

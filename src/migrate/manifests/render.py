@@ -70,7 +70,8 @@ class Renderer:
                 "need, but no task of the roadmap renders the Kafka cluster (component `kafka`)",
                 hint="add `kafka` to a manifests task's components (the default roadmap's "
                 "event-driven-communication), or set `queue: redis` on the task that renders "
-                "`workers` (the orchestrator uses the workers' bus)",
+                "`workers` (the orchestrator uses the workers' bus; with no workers, on the "
+                "orchestrator's task)",
             )
         self._check_ingress(options)
         return options
