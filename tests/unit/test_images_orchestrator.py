@@ -4,7 +4,6 @@ contexts, names, selection, and the manifests naming exactly the tags `images bu
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,13 @@ from migrate.images.builder import orchestrator_target, plan_targets, select
 from migrate.images.context import assemble, assemble_orchestrator
 from migrate.project import open_context
 from tests.conftest import write
+from tests.unit.runtime_copy import runtime_copy_fixture  # noqa: F401  (fixtures)
 
 HEX12 = r"[0-9a-f]{12}"
 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
-
-
-@pytest.fixture
-def runtime_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of src/migrate/runtime that the contexts read instead."""
-    copy = tmp_path / "runtime-copy"
-    shutil.copytree(
-        contexts.runtime_dir(), copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
-    monkeypatch.setattr(contexts, "runtime_dir", lambda: copy)
-    return copy
 
 
 @pytest.fixture

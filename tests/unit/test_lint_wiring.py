@@ -439,6 +439,19 @@ def test_replicas_set_on_an_autoscaled_workload() -> None:
 # --- an overridden template --------------------------------------------------------
 
 
+def overridden(project: Path, template: str, shipped: str, by_hand: str) -> Path:
+    """The project's own templates/k8s/`template`: the shipped one with its one line
+    `shipped` written `by_hand` instead."""
+    from migrate.resources import resource_path
+
+    text = (resource_path("templates") / "k8s" / template).read_text()
+    assert text.count(shipped) == 1
+    override = project / "templates" / "k8s" / template
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text(text.replace(shipped, by_hand))
+    return override
+
+
 def test_an_overridden_template_that_breaks_an_invariant_fails_plan_and_render(
     project: Path,
 ) -> None:
@@ -446,11 +459,6 @@ def test_an_overridden_template_that_breaks_an_invariant_fails_plan_and_render(
     its keda.yaml.j2 writes the triggers by hand with a consumer group of its own, so KEDA
     reads the lag of a group no worker consumes with (the old test read the shipped
     template's render, and could not see this)."""
-    from migrate.resources import resource_path
-
-    text = (resource_path("templates") / "k8s" / "keda.yaml.j2").read_text()
-    shipped = "  triggers: {{ worker.triggers | tojson }}"
-    assert text.count(shipped) == 1
     by_hand = (
         "  triggers:\n"
         "{%- for t in worker.triggers %}\n"
@@ -458,9 +466,9 @@ def test_an_overridden_template_that_breaks_an_invariant_fails_plan_and_render(
         "      metadata: {{ dict(t.metadata, consumerGroup='legacy-consumers') | tojson }}\n"
         "{%- endfor %}"
     )
-    override = project / "templates" / "k8s" / "keda.yaml.j2"
-    override.parent.mkdir(parents=True)
-    override.write_text(text.replace(shipped, by_hand))
+    override = overridden(
+        project, "keda.yaml.j2", "  triggers: {{ worker.triggers | tojson }}", by_hand
+    )
 
     report = api.plan(project).lint
     assert report is not None
@@ -484,11 +492,6 @@ def test_an_overridden_orchestrator_template_with_a_graph_the_runtime_refuses(
 ) -> None:
     """A project's templates/k8s/orchestrator.yaml.j2 that writes its own event graph, one
     the orchestrator refuses at start: `plan` reports it, `render` writes nothing."""
-    from migrate.resources import resource_path
-
-    text = (resource_path("templates") / "k8s" / "orchestrator.yaml.j2").read_text()
-    shipped = "          env: {{ orchestrator.env | tojson }}"
-    assert text.count(shipped) == 1
     by_hand = (
         "          env:\n"
         "{%- for e in orchestrator.env %}\n"
@@ -496,9 +499,9 @@ def test_an_overridden_orchestrator_template_with_a_graph_the_runtime_refuses(
         "if e.name == 'MIGRATE_EVENT_GRAPH' else e) | tojson }}\n"
         "{%- endfor %}"
     )
-    override = project / "templates" / "k8s" / "orchestrator.yaml.j2"
-    override.parent.mkdir(parents=True)
-    override.write_text(text.replace(shipped, by_hand))
+    override = overridden(
+        project, "orchestrator.yaml.j2", "          env: {{ orchestrator.env | tojson }}", by_hand
+    )
 
     report = api.plan(project).lint
     assert report is not None

@@ -6,7 +6,6 @@ result types imported when asked for (migrate.api)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,16 +19,7 @@ from migrate.engine import context as context_module
 from migrate.images import context as contexts
 from migrate.project import open_context
 from tests.conftest import write
-
-
-@pytest.fixture
-def runtime_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "runtime-copy"
-    shutil.copytree(
-        contexts.runtime_dir(), copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
-    monkeypatch.setattr(contexts, "runtime_dir", lambda: copy)
-    return copy
+from tests.unit.runtime_copy import runtime_copy_fixture  # noqa: F401  (fixtures)
 
 
 def _fresh(project: Path, plugin: str) -> contexts.BuildContext:
